@@ -1,0 +1,102 @@
+#include "core/config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "core/config_error.h"
+
+namespace flowcast {
+
+void apply_override(YAML::Node& root, const std::string& assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError("--set", "expected key=value, got '" + assignment + "'");
+  std::string path = assignment.substr(0, eq);
+  std::string text = assignment.substr(eq + 1);
+  YAML::Node value;
+  try {
+    value = YAML::Load(text);
+  } catch (const YAML::Exception&) {
+    value = YAML::Node(text);
+  }
+  std::vector<std::string> parts;
+  std::stringstream ss(path);
+  for (std::string p; std::getline(ss, p, '.');) {
+    if (p.empty()) throw ConfigError("--set", "empty key segment in '" + path + "'");
+    parts.push_back(p);
+  }
+  // yaml-cpp nodes are handles; walk with reset() so assignments land in the tree.
+  std::vector<YAML::Node> chain{root};
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node next = chain.back()[parts[i]];
+    if (next.IsDefined() && !next.IsNull() && !next.IsMap())
+      throw ConfigError(path, "cannot set a key below '" + parts[i] + "', which is not a mapping");
+    if (!next.IsDefined() || next.IsNull()) {
+      chain.back()[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      next = chain.back()[parts[i]];
+    }
+    chain.push_back(next);
+  }
+  chain.back()[parts.back()] = value;
+}
+
+Config Config::load(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError("", "cannot open the configuration file");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return parse(buf.str(), overrides, path);
+}
+
+Config Config::parse(const std::string& yaml_text, const std::vector<std::string>& overrides,
+                     const std::string& source) {
+  YAML::Node node;
+  try {
+    node = YAML::Load(yaml_text);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError("", "invalid YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  if (node.IsNull()) node = YAML::Node(YAML::NodeType::Map);
+  if (!node.IsMap()) throw ConfigError("", "expected a mapping at the top of the file");
+  return from_node(node, overrides, source);
+}
+
+Config Config::from_node(YAML::Node node, const std::vector<std::string>& overrides,
+                         const std::string& source) {
+  if (const char* bus = std::getenv("FLOWCAST_BUS"); bus && *bus) node["bus"] = bus;
+  if (const char* store = std::getenv("FLOWCAST_STORE"); store && *store) node["store"] = store;
+  if (const char* lvl = std::getenv("FLOWCAST_LOG_LEVEL"); lvl && *lvl) node["log_level"] = lvl;
+  for (const auto& o : overrides) apply_override(node, o);
+
+  Config c;
+  c.source_ = source;
+  c.root_ = ConfigNode(node, "");
+  c.root_.expect_keys({"bus", "store", "log_level", "datasets", "stages", "local", "kafka",
+                       "sqlite", "postgresql", "server", "description"});
+  c.bus_url_ = c.root_.get_string("bus", "local:.flowcast/bus");
+  c.store_url_ = c.root_.get_string("store", "sqlite:.flowcast/flowcast.db");
+  c.log_level_ = c.root_.get_string("log_level", "info");
+  static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+  bool known = false;
+  for (auto* l : kLevels) known |= c.log_level_ == l;
+  if (!known) c.root_["log_level"].fail("expected trace, debug, info, warn, error or off");
+
+  ConfigNode ds = c.root_["datasets"];
+  if (!ds.defined() || ds.keys().empty())
+    ds.fail("declare at least one dataset under 'datasets:'");
+  for (const auto& name : ds.keys()) c.datasets_.push_back(DatasetSpec::parse(name, ds[name]));
+  c.root_["stages"].expect_keys({"produce", "ingest", "train", "predict", "evaluate", "serve"});
+  return c;
+}
+
+const DatasetSpec& Config::dataset(const std::string& name) const {
+  std::string known;
+  for (const auto& d : datasets_) {
+    if (d.name() == name) return d;
+    known += (known.empty() ? "" : ", ") + d.name();
+  }
+  throw ConfigError("datasets", "no dataset named '" + name + "' (known: " + known + ")");
+}
+
+}  // namespace flowcast

@@ -1,0 +1,243 @@
+#include "core/json_codec.h"
+
+#include <simdjson.h>
+
+#include <cmath>
+#include <unordered_map>
+
+#include "core/json_writer.h"
+#include "core/time_util.h"
+
+namespace flowcast {
+
+namespace sj = simdjson;
+namespace od = simdjson::ondemand;
+
+struct JsonCodec::Impl {
+  od::parser parser;
+  std::string scratch;  // padded copy of the input
+  std::unordered_map<std::string_view, int> index;
+};
+
+JsonCodec::JsonCodec(const DatasetSpec& spec) : spec_(spec), impl_(std::make_unique<Impl>()) {
+  for (size_t i = 0; i < spec.fields().size(); ++i)
+    impl_->index.emplace(spec.fields()[i].name, static_cast<int>(i));
+}
+
+JsonCodec::~JsonCodec() = default;
+
+namespace {
+
+const char* json_type_name(od::json_type t) {
+  switch (t) {
+    case od::json_type::array: return "an array";
+    case od::json_type::object: return "an object";
+    case od::json_type::number: return "a number";
+    case od::json_type::string: return "a string";
+    case od::json_type::boolean: return "a boolean";
+    case od::json_type::null: return "null";
+  }
+  return "?";
+}
+
+Status field_error(const FieldSpec& f, const std::string& problem) {
+  return Status::invalid("field '" + f.name + "': " + problem);
+}
+
+Status check_bounds(const FieldSpec& f, double v) {
+  if (!std::isfinite(v)) return field_error(f, "not a finite number");
+  if ((f.min && v < *f.min) || (f.max && v > *f.max)) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%g is outside the allowed range [%g, %g]", v,
+                  f.min ? *f.min : -INFINITY, f.max ? *f.max : INFINITY);
+    return field_error(f, buf);
+  }
+  return Status();
+}
+
+Status read_value(od::value& v, const FieldSpec& f, Value& out) {
+  od::json_type type;
+  if (v.type().get(type)) return field_error(f, "malformed value");
+  if (type == od::json_type::null) {
+    out = std::monostate{};
+    return Status();
+  }
+  switch (f.type) {
+    case FieldType::kInt: {
+      if (type != od::json_type::number)
+        return field_error(f, std::string("expected an integer, got ") + json_type_name(type));
+      int64_t n;
+      if (v.get_int64().get(n)) {
+        double d;
+        if (v.get_double().get(d) || !std::isfinite(d) || d != std::floor(d) ||
+            std::fabs(d) > 9.0e15)
+          return field_error(f, "expected an integer, got a fractional or out-of-range number");
+        n = static_cast<int64_t>(d);
+      }
+      FC_RETURN_IF_ERROR(check_bounds(f, static_cast<double>(n)));
+      out = n;
+      return Status();
+    }
+    case FieldType::kFloat:
+    case FieldType::kLatitude:
+    case FieldType::kLongitude: {
+      if (type != od::json_type::number)
+        return field_error(f, std::string("expected a number, got ") + json_type_name(type));
+      double d;
+      if (v.get_double().get(d)) return field_error(f, "number out of range");
+      FC_RETURN_IF_ERROR(check_bounds(f, d));
+      out = d;
+      return Status();
+    }
+    case FieldType::kBool: {
+      bool b;
+      if (type != od::json_type::boolean || v.get_bool().get(b))
+        return field_error(f, std::string("expected true or false, got ") + json_type_name(type));
+      out = b;
+      return Status();
+    }
+    case FieldType::kString:
+    case FieldType::kCategory: {
+      if (type == od::json_type::number && f.type == FieldType::kCategory) {
+        int64_t n;
+        if (v.get_int64().get(n)) return field_error(f, "expected a string or an integer code");
+        out = std::to_string(n);
+        return Status();
+      }
+      std::string_view s;
+      if (type != od::json_type::string || v.get_string().get(s))
+        return field_error(f, std::string("expected a string, got ") + json_type_name(type));
+      out = std::string(s);
+      return Status();
+    }
+    case FieldType::kTimestamp: {
+      if (type == od::json_type::number) {
+        double secs;
+        if (v.get_double().get(secs) || !std::isfinite(secs))
+          return field_error(f, "timestamp out of range");
+        out = static_cast<int64_t>(std::llround(secs * 1e6));
+        return Status();
+      }
+      std::string_view s;
+      if (type != od::json_type::string || v.get_string().get(s))
+        return field_error(f, std::string("expected a timestamp, got ") + json_type_name(type));
+      auto ts = parse_timestamp_micros(s);
+      if (!ts)
+        return field_error(f, "'" + std::string(s.substr(0, 40)) +
+                                  "' is not a timestamp (expected YYYY-MM-DD HH:MM:SS)");
+      out = *ts;
+      return Status();
+    }
+  }
+  return field_error(f, "unsupported type");
+}
+
+bool belongs(const FieldSpec& f, RecordRole role, bool is_key) {
+  if (is_key || role == RecordRole::kObservation) return true;
+  return (role == RecordRole::kRequest) == (f.role == FieldRole::kRequest);
+}
+
+}  // namespace
+
+Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out) {
+  const auto& fields = spec_.fields();
+  out.values.assign(fields.size(), std::monostate{});
+  out.key.clear();
+
+  auto& scratch = impl_->scratch;
+  scratch.assign(json);
+  scratch.append(sj::SIMDJSON_PADDING, '\0');
+  od::document doc;
+  if (auto err = impl_->parser.iterate(scratch.data(), json.size(), scratch.size()).get(doc))
+    return Status::invalid(std::string("invalid JSON: ") + sj::error_message(err));
+  od::object obj;
+  if (doc.get_object().get(obj))
+    return Status::invalid("invalid JSON: expected an object");
+
+  for (auto field_result : obj) {
+    od::field field;
+    if (auto err = std::move(field_result).get(field))
+      return Status::invalid(std::string("invalid JSON: ") + sj::error_message(err));
+    std::string_view name;
+    if (field.unescaped_key().get(name)) return Status::invalid("invalid JSON: bad key");
+    auto it = impl_->index.find(name);
+    if (it == impl_->index.end()) {
+      if (name == "dataset") {
+        std::string_view ds;
+        if (field.value().get_string().get(ds) || ds != spec_.name())
+          return Status::invalid("unknown dataset '" + std::string(ds) + "' (this topic carries '" +
+                                 spec_.name() + "')");
+      }
+      continue;  // unknown fields are allowed: producers may add columns
+    }
+    od::value v = field.value();
+    Value parsed;
+    FC_RETURN_IF_ERROR(read_value(v, fields[size_t(it->second)], parsed));
+    out.values[size_t(it->second)] = std::move(parsed);
+  }
+  // current_location() fails once the iterator is past the last token.
+  const char* trailing = nullptr;
+  if (doc.current_location().get(trailing) == sj::SUCCESS)
+    return Status::invalid("invalid JSON: trailing content after the object");
+
+  // Keep only what the role carries, then check what it requires.
+  const int key = spec_.key_index();
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const auto& f = fields[i];
+    bool is_key = static_cast<int>(i) == key;
+    if (!belongs(f, role, is_key)) {
+      out.values[i] = std::monostate{};
+      continue;
+    }
+    bool present = out.has(static_cast<int>(i));
+    bool needed = is_key || (static_cast<int>(i) == spec_.target_index() && role != RecordRole::kRequest) ||
+                  (f.required && f.role == FieldRole::kRequest && role != RecordRole::kOutcome);
+    if (needed && !present) return Status::invalid("missing required field '" + f.name + "'");
+  }
+  const Value& kv = out.values[size_t(key)];
+  if (auto* s = std::get_if<std::string>(&kv)) {
+    if (s->empty()) return Status::invalid("field '" + fields[size_t(key)].name + "': empty key");
+    if (s->size() > 256)
+      return Status::invalid("field '" + fields[size_t(key)].name + "': key longer than 256 bytes");
+    out.key = *s;
+  } else {
+    out.key = std::to_string(std::get<int64_t>(kv));
+  }
+  return Status();
+}
+
+void JsonCodec::encode(const Record& record, RecordRole role, std::string& out) const {
+  JsonWriter w(out);
+  w.begin_object();
+  const auto& fields = spec_.fields();
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const auto& f = fields[i];
+    if (!belongs(f, role, static_cast<int>(i) == spec_.key_index())) continue;
+    const Value& v = record.values[i];
+    if (std::holds_alternative<std::monostate>(v)) continue;
+    w.key(f.name);
+    if (f.type == FieldType::kTimestamp) {
+      w.value(format_timestamp_micros(std::get<int64_t>(v)));
+    } else if (auto* n = std::get_if<int64_t>(&v)) {
+      w.value(*n);
+    } else if (auto* d = std::get_if<double>(&v)) {
+      w.value(*d);
+    } else if (auto* b = std::get_if<bool>(&v)) {
+      w.value(*b);
+    } else {
+      w.value(std::get<std::string>(v));
+    }
+  }
+  w.end_object();
+}
+
+const char* record_role_name(RecordRole role) {
+  switch (role) {
+    case RecordRole::kRequest: return "request";
+    case RecordRole::kOutcome: return "outcome";
+    case RecordRole::kObservation: return "observation";
+  }
+  return "?";
+}
+
+}  // namespace flowcast

@@ -1,0 +1,86 @@
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "core/config_error.h"
+
+namespace flowcast {
+namespace {
+
+const char* kBase = R"(
+bus: local:/tmp/x
+datasets:
+  d:
+    key: id
+    event_time: ts
+    target: y
+    fields: {id: string, ts: timestamp, x: float, y: float}
+    features: [{transform: numeric, input: x}]
+stages:
+  train: {min_rows: 10}
+)";
+
+std::string error_of(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
+  try {
+    Config::parse(yaml, overrides);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, DefaultsAndOverrides) {
+  Config c = Config::parse(kBase, {"store=sqlite:/tmp/s.db", "stages.train.min_rows=20"});
+  EXPECT_EQ(c.bus_url(), "local:/tmp/x");
+  EXPECT_EQ(c.store_url(), "sqlite:/tmp/s.db");
+  EXPECT_EQ(c.stage("train").get_int("min_rows", 0), 20);
+  EXPECT_EQ(c.dataset("d").topics().requests, "d.requests");
+  EXPECT_EQ(c.dataset("d").target_index(), 3);
+}
+
+TEST(Config, EnvironmentSitsBetweenFileAndSet) {
+  setenv("FLOWCAST_BUS", "local:/tmp/env", 1);
+  EXPECT_EQ(Config::parse(kBase, {}).bus_url(), "local:/tmp/env");
+  EXPECT_EQ(Config::parse(kBase, {"bus=local:/tmp/set"}).bus_url(), "local:/tmp/set");
+  unsetenv("FLOWCAST_BUS");
+}
+
+TEST(Config, ErrorsNameTheKey) {
+  EXPECT_EQ(error_of(kBase, {"stages.trian.min_rows=1"}),
+            "stages.trian: unknown key (expected one of: produce, ingest, train, predict, evaluate, serve)");
+  EXPECT_EQ(error_of(kBase, {"datasets.d.fields.x=double"}),
+            "datasets.d.fields.x: unknown type 'double' (expected int, float, bool, string, category, "
+            "timestamp, latitude or longitude)");
+  EXPECT_EQ(error_of(kBase, {"datasets.d.key=nope"}),
+            "datasets.d.key: 'nope' is not one of the dataset's fields");
+  EXPECT_EQ(error_of(kBase, {"log_level=loud"}),
+            "log_level: expected trace, debug, info, warn, error or off");
+  EXPECT_NE(error_of("datasets: [1, 2"), "");
+  EXPECT_EQ(error_of(kBase, {"nonsense"}), "--set: expected key=value, got 'nonsense'");
+  EXPECT_EQ(error_of(kBase, {"datasets.d.fields.bad-name=float"}).rfind("datasets.d.fields.bad-name:", 0), 0u);
+}
+
+TEST(Config, TypedGettersReportBadValues) {
+  Config c = Config::parse(kBase, {"stages.train.min_rows=ten"});
+  try {
+    c.stage("train").get_int("min_rows", 0);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "stages.train.min_rows: expected a whole number, got 'ten'");
+  }
+}
+
+TEST(Config, UnknownDatasetListsKnownNames) {
+  Config c = Config::parse(kBase, {});
+  EXPECT_THROW(c.dataset("taxi"), ConfigError);
+  try {
+    c.dataset("taxi");
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "datasets: no dataset named 'taxi' (known: d)");
+  }
+}
+
+}  // namespace
+}  // namespace flowcast

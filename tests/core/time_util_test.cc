@@ -1,0 +1,54 @@
+#include "core/time_util.h"
+
+#include <gtest/gtest.h>
+
+namespace flowcast {
+namespace {
+
+TEST(TimeUtil, ParsesKaggleAndIsoForms) {
+  auto a = parse_timestamp_micros("2016-01-08 22:31:12");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(*a, 1452292272LL * 1000000);
+  EXPECT_EQ(parse_timestamp_micros("2016-01-08T22:31:12Z"), a);
+  EXPECT_EQ(parse_timestamp_micros("2016-01-08T23:31:12+01:00"), a);
+  EXPECT_EQ(*parse_timestamp_micros("2016-01-08T22:31:12.250Z"), *a + 250000);
+  EXPECT_EQ(*parse_timestamp_micros("1970-01-01"), 0);
+}
+
+TEST(TimeUtil, RejectsMalformed) {
+  for (const char* bad : {"", "2016-13-01", "2016-01-08 25:00:00", "yesterday", "2016-01-08 22:31:12 UTC",
+                          "2016/01/08", "2016-01-08T22:31:12.Z"}) {
+    EXPECT_FALSE(parse_timestamp_micros(bad)) << bad;
+  }
+}
+
+TEST(TimeUtil, FormatRoundTrips) {
+  int64_t t = *parse_timestamp_micros("2024-02-29 23:59:59.123456");
+  EXPECT_EQ(format_timestamp_micros(t), "2024-02-29T23:59:59.123456Z");
+  EXPECT_EQ(parse_timestamp_micros(format_timestamp_micros(t)), t);
+}
+
+TEST(TimeUtil, CivilFields) {
+  CivilTime c = civil_from_micros(*parse_timestamp_micros("2016-01-08 22:31:12"));
+  EXPECT_EQ(c.year, 2016);
+  EXPECT_EQ(c.month, 1);
+  EXPECT_EQ(c.day, 8);
+  EXPECT_EQ(c.hour, 22);
+  EXPECT_EQ(c.weekday, 4);  // a Friday
+  EXPECT_EQ(c.day_of_year, 8);
+  EXPECT_EQ(civil_from_micros(*parse_timestamp_micros("1969-12-31 23:00:00")).weekday, 2);
+}
+
+TEST(TimeUtil, Durations) {
+  EXPECT_EQ(parse_duration_millis("30s"), 30000);
+  EXPECT_EQ(parse_duration_millis("250ms"), 250);
+  EXPECT_EQ(parse_duration_millis("5m"), 300000);
+  EXPECT_EQ(parse_duration_millis("2h"), 7200000);
+  EXPECT_EQ(parse_duration_millis("1.5"), 1500);
+  EXPECT_FALSE(parse_duration_millis("soon"));
+  EXPECT_FALSE(parse_duration_millis("-3s"));
+  EXPECT_FALSE(parse_duration_millis("3 weeks"));
+}
+
+}  // namespace
+}  // namespace flowcast
