@@ -1,1 +1,357 @@
-int main() { return 0; }
+// flowcast: the one binary. Parses the command line, loads the configuration, opens the backends
+// and runs the stages. Exit codes: 0 done, 1 a runtime failure, 2 bad usage or configuration.
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "cli/backends.h"
+#include <nlohmann/json.hpp>
+
+#include "core/config_error.h"
+#include "core/json_codec.h"
+#include "core/log.h"
+#include "core/time_util.h"
+#include "stages/pipeline.h"
+#include "stages/serving_model.h"
+#include "stages/train_stage.h"
+
+namespace flowcast::cli {
+namespace {
+
+std::atomic<int> g_interrupted{0};
+
+void on_signal(int) {
+  // Async-signal-safe: a lock-free atomic. A second Ctrl-C stops without draining.
+  g_interrupted.fetch_add(1);
+}
+
+struct Common {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  std::vector<std::string> datasets;
+};
+
+void add_common(CLI::App* cmd, Common& c, bool dataset_option = true) {
+  cmd->add_option("CONFIG", c.config_path, "Configuration file (see examples/taxi.yaml)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", c.overrides,
+                  "Override a configuration key, e.g. --set stages.produce.rate=500 (repeatable)");
+  if (dataset_option)
+    cmd->add_option("--dataset", c.datasets, "Run for this dataset only (repeatable; default: all)");
+}
+
+Config load_config(const Common& c, const std::vector<std::string>& extra) {
+  std::vector<std::string> overrides = extra;
+  overrides.insert(overrides.end(), c.overrides.begin(), c.overrides.end());
+  Config config = Config::load(c.config_path, overrides);
+  init_logging(config.log_level());
+  return config;
+}
+
+struct Backends {
+  std::unique_ptr<bus::Bus> bus;
+  std::unique_ptr<store::Store> store;
+};
+
+int open_backends(const Config& config, Backends& b, bool need_bus = true) {
+  if (need_bus) {
+    auto bus = open_bus(config);
+    if (!bus.ok()) {
+      std::fprintf(stderr, "flowcast: cannot open the bus: %s\n", bus.status().to_string().c_str());
+      return 1;
+    }
+    b.bus = std::move(bus).value();
+  }
+  auto store = open_store(config);
+  if (!store.ok()) {
+    std::fprintf(stderr, "flowcast: cannot open the store: %s\n", store.status().to_string().c_str());
+    return 1;
+  }
+  b.store = std::move(store).value();
+  return 0;
+}
+
+int run_stages(const Config& config, const std::vector<std::string>& stage_names,
+               const std::vector<std::string>& datasets, const stages::RunOptions& options) {
+  Backends b;
+  if (int rc = open_backends(config, b)) return rc;
+  stages::Pipeline pipeline(config, *b.bus, *b.store, stage_names, datasets);
+  if (Status s = pipeline.prepare(); !s.ok()) {
+    std::fprintf(stderr, "flowcast: %s\n", s.to_string().c_str());
+    return 1;
+  }
+  logger("run")->info("running {} on {} with {}", [&] {
+    std::string n;
+    for (const auto& s : stage_names) n += (n.empty() ? "" : ", ") + s;
+    return n;
+  }(), b.bus->describe(), b.store->describe());
+  Status s = pipeline.run(options, g_interrupted);
+  if (!s.ok()) {
+    std::fprintf(stderr, "flowcast: %s\n", s.to_string().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+int64_t parse_duration_option(const std::string& text, const char* name) {
+  if (text.empty()) return 0;
+  auto ms = parse_duration_millis(text);
+  if (!ms) throw ConfigError(name, "expected a duration such as 30s, 5m or 1h, got '" + text + "'");
+  return *ms;
+}
+
+int predict_once(const Config& config, const std::vector<std::string>& datasets,
+                 const std::string& json) {
+  if (config.datasets().size() > 1 && datasets.size() != 1)
+    throw ConfigError("--dataset", "--once needs --dataset NAME when the configuration has several");
+  const DatasetSpec& ds = datasets.empty() ? config.datasets().front() : config.dataset(datasets[0]);
+  Backends b;
+  if (int rc = open_backends(config, b, false)) return rc;
+  JsonCodec codec(ds);
+  Record rec;
+  // A one-off request needs no key of its own: give it one when the JSON has none.
+  std::string input = json;
+  try {
+    auto j = nlohmann::json::parse(json);
+    const std::string& key = ds.field(ds.key_index()).name;
+    if (j.is_object() && !j.contains(key)) {
+      j[key] = "once-" + std::to_string(now_millis());
+      input = j.dump();
+    }
+  } catch (const std::exception&) {
+    // Not JSON: the codec below says why.
+  }
+  Status d = codec.decode(input, RecordRole::kRequest, rec);
+  if (!d.ok()) {
+    std::fprintf(stderr, "flowcast: the record does not fit dataset '%s': %s\n", ds.name().c_str(),
+                 d.message().c_str());
+    return 2;
+  }
+  stages::ServingModel model(ds, *b.store);
+  model.refresh();
+  const Record* p = &rec;
+  double out = 0;
+  if (Status s = model.predict(std::span<const Record* const>(&p, 1), &out); !s.ok()) {
+    std::fprintf(stderr, "flowcast: %s\n", s.to_string().c_str());
+    return 1;
+  }
+  std::printf("{\"dataset\":\"%s\",\"prediction\":%.6g,\"model_version\":%lld}\n", ds.name().c_str(),
+              out, static_cast<long long>(model.version()));
+  return 0;
+}
+
+int show_status(const Config& config, const std::vector<std::string>& names) {
+  Backends b;
+  if (int rc = open_backends(config, b, false)) return rc;
+  for (const auto& ds : config.datasets()) {
+    if (!names.empty() && std::find(names.begin(), names.end(), ds.name()) == names.end()) continue;
+    if (Status s = b.store->ensure_dataset(ds); !s.ok()) {
+      std::fprintf(stderr, "flowcast: %s\n", s.to_string().c_str());
+      return 1;
+    }
+    auto st = b.store->stats(ds);
+    auto models = b.store->list_models(ds.name());
+    auto metrics = b.store->recent_metrics(ds.name(), 1);
+    if (!st.ok() || !models.ok() || !metrics.ok()) {
+      std::fprintf(stderr, "flowcast: reading %s failed\n", b.store->describe().c_str());
+      return 1;
+    }
+    std::printf("%s (%s)\n", ds.name().c_str(), b.store->describe().c_str());
+    std::printf("  records %lld, labelled %lld, predictions %lld (%lld keys), joined %lld\n",
+                (long long)st->records, (long long)st->labelled, (long long)st->predictions,
+                (long long)st->predicted_keys, (long long)st->evaluations);
+    for (const auto& m : *models)
+      std::printf("  model v%lld %-9s %-8s rows %lld  %s\n", (long long)m.version, m.status.c_str(),
+                  m.learner.c_str(), (long long)m.trained_rows, m.metrics_json.c_str());
+    if (!metrics->empty()) {
+      const auto& m = metrics->front();
+      std::printf("  latest window (v%lld, %lld joined): RMSLE %.4f MAE %.1f MAPE %.1f%% within 30%% %.1f%%\n",
+                  (long long)m.model_version, (long long)m.count, m.rmsle, m.mae, m.mape * 100,
+                  m.within_30 * 100);
+    }
+  }
+  return 0;
+}
+
+int main_impl(int argc, char** argv) {
+  CLI::App app{
+      "flowcast: real-time machine-learning predictions over event streams.\n"
+      "Stores the events it receives, trains regression models on them, scores new requests as\n"
+      "they stream in, and joins every prediction with the true outcome that arrives later."};
+  app.set_version_flag("--version", "flowcast 0.1.0");
+  app.require_subcommand(1);
+  app.footer(
+      "Examples:\n"
+      "  flowcast run examples/taxi.yaml                      every stage in one process, live status\n"
+      "  flowcast run examples/taxi.yaml --duration 60s --csv ../shared/data/nyc-taxi/train.csv\n"
+      "  flowcast predict examples/taxi.yaml --set bus=kafka://...   one stage as its own process\n"
+      "  flowcast status examples/taxi.yaml                   what the store holds\n"
+      "Environment: FLOWCAST_BUS, FLOWCAST_STORE and FLOWCAST_LOG_LEVEL override the file; --set\n"
+      "overrides both. Exit codes: 0 done, 1 runtime failure, 2 bad usage or configuration.");
+
+  Common common;
+  std::string duration, drain = "30s", csv;
+  double rate = 0, speedup = 0;
+  int64_t limit = -1;
+  bool no_status = false;
+
+  auto* run = app.add_subcommand("run", "Run every stage (produce, ingest, train, predict, evaluate) in one process");
+  add_common(run, common);
+  run->add_option("--duration", duration, "Stop after this long (e.g. 30s, 5m); default: until Ctrl-C");
+  run->add_option("--drain-timeout", drain, "At stop, wait at most this long for stages to catch up")
+      ->capture_default_str();
+  run->add_option("--csv", csv, "Replay this Kaggle-format CSV instead of the synthetic generator");
+  run->add_option("--rate", rate, "Events per second the producer emits");
+  run->add_option("--speedup", speedup, "Event-time compression: outcomes arrive duration/speedup later");
+  run->add_option("--limit", limit, "Produce this many events, then drain and stop");
+  run->add_flag("--no-status", no_status, "No live status line");
+
+  std::vector<std::string> produce_args;
+  int64_t loops = 0;
+  auto* produce = app.add_subcommand("produce", "Emulate the event sources: requests now, outcomes later");
+  produce->add_option("args", produce_args, "[GENERATOR] CONFIG: generator taxi or csv (default: from the config)")
+      ->required()
+      ->expected(1, 2);
+  produce->add_option("--set", common.overrides, "Override a configuration key (repeatable)");
+  produce->add_option("--dataset", common.datasets, "Produce for this dataset only (repeatable)");
+  produce->add_option("--csv", csv, "Replay this Kaggle-format CSV");
+  produce->add_option("--loops", loops, "Replay the CSV this many times (keys get #2, #3, ...)");
+  produce->add_option("--rate", rate, "Events per second");
+  produce->add_option("--speedup", speedup, "Event-time compression of outcome delays");
+  produce->add_option("--limit", limit, "Stop after this many events");
+  produce->add_option("--duration", duration, "Stop after this long");
+  produce->add_flag("--no-status", no_status, "No live status line");
+
+  std::map<std::string, CLI::App*> single;
+  for (const char* name : {"ingest", "train", "predict", "evaluate"}) {
+    const char* help = std::string(name) == "ingest"    ? "Bus to store: store every request, outcome and observation"
+                       : std::string(name) == "train"   ? "Store to model registry: train and retrain models"
+                       : std::string(name) == "predict" ? "Requests to predictions with the serving model"
+                                                        : "Join predictions with outcomes; publish model quality";
+    auto* cmd = app.add_subcommand(name, help);
+    add_common(cmd, common);
+    cmd->add_option("--duration", duration, "Stop after this long; default: until Ctrl-C");
+    cmd->add_flag("--no-status", no_status, "No live status line");
+    single[name] = cmd;
+  }
+  bool train_once = false;
+  single["train"]->add_flag("--once", train_once, "Train one model on what the store holds now, then exit");
+  std::string once_json;
+  single["predict"]->add_option("--once", once_json,
+                                "Score this one JSON record, print the prediction and exit");
+
+  auto* status = app.add_subcommand("status", "Show what the store holds: rows, models, latest quality");
+  add_common(status, common);
+  auto* check = app.add_subcommand("check", "Validate a configuration file and exit");
+  add_common(check, common, false);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+  init_logging("info");
+
+  std::vector<std::string> produce_overrides;
+  if (!csv.empty()) produce_overrides.push_back("stages.produce.csv=" + csv);
+  if (rate > 0) produce_overrides.push_back("stages.produce.rate=" + std::to_string(rate));
+  if (speedup > 0) produce_overrides.push_back("stages.produce.speedup=" + std::to_string(speedup));
+  if (limit >= 0) produce_overrides.push_back("stages.produce.limit=" + std::to_string(limit));
+  if (loops > 0) produce_overrides.push_back("stages.produce.loops=" + std::to_string(loops));
+
+  stages::RunOptions options;
+  try {
+    options.duration_ms = parse_duration_option(duration, "--duration");
+    options.drain_timeout_ms = parse_duration_option(drain, "--drain-timeout");
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "flowcast: %s\n", e.what());
+    return 2;
+  }
+  options.status_line = !no_status;
+
+  if (app.got_subcommand(produce)) {
+    if (produce_args.size() == 2) {
+      produce_overrides.push_back("stages.produce.generator=" + produce_args[0]);
+      common.config_path = produce_args[1];
+    } else {
+      common.config_path = produce_args[0];
+    }
+  }
+  try {
+    if (app.got_subcommand(run)) {
+      Config config = load_config(common, produce_overrides);
+      return run_stages(config, {"produce", "ingest", "train", "predict", "evaluate"},
+                        common.datasets, options);
+    }
+    if (app.got_subcommand(produce)) {
+      Config config = load_config(common, produce_overrides);
+      return run_stages(config, {"produce"}, common.datasets, options);
+    }
+    if (app.got_subcommand(check)) {
+      Config config = load_config(common, {});
+      stages::Pipeline::validate(config, {"produce", "ingest", "train", "predict", "evaluate"});
+      std::printf("%s: ok (%zu dataset%s, bus %s, store %s)\n", common.config_path.c_str(),
+                  config.datasets().size(), config.datasets().size() == 1 ? "" : "s",
+                  redact_url(config.bus_url()).c_str(), redact_url(config.store_url()).c_str());
+      return 0;
+    }
+    if (app.got_subcommand(status)) return show_status(load_config(common, {}), common.datasets);
+    if (app.got_subcommand(single["train"]) && train_once) {
+      Config config = load_config(common, {});
+      Backends b;
+      if (int rc = open_backends(config, b)) return rc;
+      int rc = 0;
+      for (const auto& ds : config.datasets()) {
+        if (!common.datasets.empty() &&
+            std::find(common.datasets.begin(), common.datasets.end(), ds.name()) == common.datasets.end())
+          continue;
+        if (Status s = b.store->ensure_dataset(ds); !s.ok()) {
+          std::fprintf(stderr, "flowcast: %s\n", s.to_string().c_str());
+          return 1;
+        }
+        stages::TrainStage stage({config, ds, *b.bus, *b.store},
+                                 stages::TrainSettings::parse(config.stage("train")));
+        auto v = stage.train_once();
+        if (!v.ok()) {
+          std::fprintf(stderr, "flowcast: training %s failed: %s\n", ds.name().c_str(),
+                       v.status().to_string().c_str());
+          rc = 1;
+        }
+      }
+      return rc;
+    }
+    if (app.got_subcommand(single["predict"]) && !once_json.empty())
+      return predict_once(load_config(common, {}), common.datasets, once_json);
+    for (const auto& [name, cmd] : single) {
+      if (app.got_subcommand(cmd)) {
+        Config config = load_config(common, {});
+        return run_stages(config, {name}, common.datasets, options);
+      }
+    }
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "flowcast: %s: %s\n", common.config_path.c_str(), e.what());
+    return 2;
+  }
+  return 2;
+}
+
+}  // namespace
+}  // namespace flowcast::cli
+
+int main(int argc, char** argv) {
+  try {
+    return flowcast::cli::main_impl(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "flowcast: unexpected error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -26,19 +26,33 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
     if (p.empty()) throw ConfigError("--set", "empty key segment in '" + path + "'");
     parts.push_back(p);
   }
-  // yaml-cpp nodes are handles; walk with reset() so assignments land in the tree.
-  std::vector<YAML::Node> chain{root};
+  // yaml-cpp nodes are handles; walking with operator[] keeps assignments in the tree.
+  // A numeric segment indexes into a list ("features.0.transform").
+  auto index_of = [&](const YAML::Node& n, const std::string& part) -> long {
+    if (!n.IsSequence()) return -1;
+    char* end = nullptr;
+    long i = std::strtol(part.c_str(), &end, 10);
+    if (*end != '\0' || i < 0) throw ConfigError(path, "'" + part + "' is not a list index");
+    if (static_cast<size_t>(i) >= n.size())
+      throw ConfigError(path, "index " + part + " is past the end of a list of " +
+                                  std::to_string(n.size()));
+    return i;
+  };
+  YAML::Node cur = root;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    YAML::Node next = chain.back()[parts[i]];
-    if (next.IsDefined() && !next.IsNull() && !next.IsMap())
-      throw ConfigError(path, "cannot set a key below '" + parts[i] + "', which is not a mapping");
+    long idx = index_of(cur, parts[i]);
+    YAML::Node next = idx >= 0 ? cur[static_cast<size_t>(idx)] : cur[parts[i]];
+    if (next.IsDefined() && !next.IsNull() && !next.IsMap() && !next.IsSequence())
+      throw ConfigError(path, "cannot set a key below '" + parts[i] + "', which is a single value");
     if (!next.IsDefined() || next.IsNull()) {
-      chain.back()[parts[i]] = YAML::Node(YAML::NodeType::Map);
-      next = chain.back()[parts[i]];
+      cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      next = cur[parts[i]];
     }
-    chain.push_back(next);
+    cur.reset(next);
   }
-  chain.back()[parts.back()] = value;
+  long idx = index_of(cur, parts.back());
+  if (idx >= 0) cur[static_cast<size_t>(idx)] = value;
+  else cur[parts.back()] = value;
 }
 
 Config Config::load(const std::string& path, const std::vector<std::string>& overrides) {

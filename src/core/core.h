@@ -13,3 +13,5 @@
 #include "core/record.h"
 #include "core/status.h"
 #include "core/time_util.h"
+#include "core/csv_reader.h"
+#include "core/backoff.h"

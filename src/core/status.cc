@@ -29,3 +29,16 @@ Status Status::with_context(const std::string& context) const {
 }
 
 }  // namespace flowcast
+
+
+namespace flowcast {
+bool is_transient(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kUnavailable:
+    case StatusCode::kBusy:
+    case StatusCode::kTimeout:
+    case StatusCode::kIoError: return true;
+    default: return false;
+  }
+}
+}  // namespace flowcast

@@ -55,6 +55,8 @@ class [[nodiscard]] Status {
 };
 
 const char* status_code_name(StatusCode code);
+// True for failures worth retrying: unavailable, busy, timeout, i/o error.
+bool is_transient(const Status& s);
 
 // Result<T> holds either a T or a failed Status. REQUIRES: a Status stored in a Result is not ok.
 template <typename T>

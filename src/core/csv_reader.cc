@@ -1,0 +1,193 @@
+#include "core/csv_reader.h"
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+#include "core/time_util.h"
+
+namespace flowcast {
+
+Result<std::unique_ptr<CsvReader>> CsvReader::open(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return Status::io_error("cannot open " + path + ": " + std::strerror(errno));
+  return std::unique_ptr<CsvReader>(new CsvReader(f, path));
+}
+
+CsvReader::~CsvReader() {
+  if (file_) std::fclose(file_);
+}
+
+int CsvReader::getc() {
+  if (pos_ == len_) {
+    len_ = std::fread(buf_.data(), 1, buf_.size(), file_);
+    pos_ = 0;
+    if (len_ == 0) return EOF;
+  }
+  return static_cast<unsigned char>(buf_[pos_++]);
+}
+
+bool CsvReader::next(std::vector<std::string>& cells, std::string* error) {
+  cells.clear();
+  int c = getc();
+  if (c == EOF) return false;
+  row_line_ = current_line_;
+  std::string cell;
+  bool quoted = false, any = false;
+  for (;; c = getc()) {
+    if (c == EOF) {
+      if (quoted && error) *error = "unclosed quote";
+      cells.push_back(std::move(cell));
+      return true;
+    }
+    any = true;
+    if (quoted) {
+      if (c == '"') {
+        int d = getc();
+        if (d == '"') {
+          cell.push_back('"');
+          continue;
+        }
+        quoted = false;
+        c = d;
+        if (c == EOF) {
+          cells.push_back(std::move(cell));
+          return true;
+        }
+      } else {
+        if (c == '\n') ++current_line_;
+        cell.push_back(static_cast<char>(c));
+        continue;
+      }
+    }
+    if (c == '"' && cell.empty()) {
+      quoted = true;
+    } else if (c == ',') {
+      cells.push_back(std::move(cell));
+      cell.clear();
+    } else if (c == '\n') {
+      ++current_line_;
+      if (!cell.empty() && cell.back() == '\r') cell.pop_back();
+      cells.push_back(std::move(cell));
+      return true;
+    } else {
+      cell.push_back(static_cast<char>(c));
+    }
+  }
+  (void)any;
+}
+
+Status parse_text_value(const FieldSpec& f, std::string_view s, Value& out) {
+  auto fail = [&](const std::string& what) {
+    return Status::invalid("field '" + f.name + "': " + what + ", got '" +
+                           std::string(s.substr(0, 40)) + "'");
+  };
+  auto bounds = [&](double v) -> Status {
+    if (!std::isfinite(v)) return fail("expected a finite number");
+    if ((f.min && v < *f.min) || (f.max && v > *f.max)) return fail("value outside the allowed range");
+    return Status();
+  };
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  if (s.empty()) {
+    out = std::monostate{};
+    return Status();
+  }
+  switch (f.type) {
+    case FieldType::kInt: {
+      int64_t v;
+      auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (ec != std::errc() || p != s.data() + s.size()) return fail("expected an integer");
+      FC_RETURN_IF_ERROR(bounds(double(v)));
+      out = v;
+      return Status();
+    }
+    case FieldType::kFloat:
+    case FieldType::kLatitude:
+    case FieldType::kLongitude: {
+      double v;
+      auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (ec != std::errc() || p != s.data() + s.size()) return fail("expected a number");
+      FC_RETURN_IF_ERROR(bounds(v));
+      out = v;
+      return Status();
+    }
+    case FieldType::kBool: {
+      if (s == "true" || s == "1" || s == "Y" || s == "yes" || s == "True") out = true;
+      else if (s == "false" || s == "0" || s == "N" || s == "no" || s == "False") out = false;
+      else return fail("expected true/false");
+      return Status();
+    }
+    case FieldType::kString:
+    case FieldType::kCategory:
+      out = std::string(s);
+      return Status();
+    case FieldType::kTimestamp: {
+      auto ts = parse_timestamp_micros(s);
+      if (!ts) return fail("expected a timestamp (YYYY-MM-DD HH:MM:SS)");
+      out = *ts;
+      return Status();
+    }
+  }
+  return fail("unsupported type");
+}
+
+Result<std::unique_ptr<CsvRecordReader>> CsvRecordReader::open(const std::string& path,
+                                                               const DatasetSpec& spec,
+                                                               bool need_target) {
+  auto r = std::unique_ptr<CsvRecordReader>(new CsvRecordReader());
+  FC_ASSIGN_OR_RETURN(r->csv_, CsvReader::open(path));
+  r->spec_ = &spec;
+  std::vector<std::string> header;
+  if (!r->csv_->next(header)) return Status::invalid(path + ": the file is empty (no header row)");
+  std::vector<bool> seen(spec.fields().size(), false);
+  for (auto& h : header) {
+    if (!h.empty() && static_cast<unsigned char>(h[0]) == 0xEF && h.size() >= 3) h = h.substr(3);  // BOM
+    int idx = spec.field_index(h);
+    r->column_field_.push_back(idx);
+    if (idx >= 0) seen[size_t(idx)] = true;
+  }
+  for (size_t i = 0; i < spec.fields().size(); ++i) {
+    const auto& f = spec.fields()[i];
+    bool needed = static_cast<int>(i) == spec.key_index() ||
+                  (f.role == FieldRole::kRequest && f.required) ||
+                  (need_target && static_cast<int>(i) == spec.target_index());
+    if (needed && !seen[i])
+      return Status::invalid(path + ": missing required column '" + f.name + "'");
+  }
+  return r;
+}
+
+bool CsvRecordReader::next(Record& out, Status& error) {
+  std::string csv_error;
+  if (!csv_->next(cells_, &csv_error)) return false;
+  error = Status();
+  out.values.assign(spec_->fields().size(), std::monostate{});
+  out.key.clear();
+  if (!csv_error.empty()) {
+    error = Status::invalid(csv_error);
+    return true;
+  }
+  if (cells_.size() != column_field_.size()) {
+    error = Status::invalid("expected " + std::to_string(column_field_.size()) + " columns, got " +
+                            std::to_string(cells_.size()));
+    return true;
+  }
+  for (size_t c = 0; c < cells_.size(); ++c) {
+    int idx = column_field_[c];
+    if (idx < 0) continue;
+    Status s = parse_text_value(spec_->field(idx), cells_[c], out.values[size_t(idx)]);
+    if (!s.ok()) {
+      error = s;
+      return true;
+    }
+  }
+  const Value& key = out.values[size_t(spec_->key_index())];
+  if (auto* s = std::get_if<std::string>(&key)) out.key = *s;
+  else if (auto* n = std::get_if<int64_t>(&key)) out.key = std::to_string(*n);
+  if (out.key.empty()) error = Status::invalid("missing key '" + spec_->field(spec_->key_index()).name + "'");
+  return true;
+}
+
+}  // namespace flowcast

@@ -1,0 +1,65 @@
+// CsvReader: streams an RFC 4180 CSV file (quoted fields, doubled quotes, CRLF) row by row.
+// CsvRecordReader: maps a CSV with a header row onto a dataset's fields by column name and parses
+// each cell with the field's type (empty cell = absent).
+//
+// Not thread-safe; one reader per file.
+#pragma once
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/dataset_spec.h"
+#include "core/record.h"
+#include "core/status.h"
+
+namespace flowcast {
+
+class CsvReader {
+ public:
+  static Result<std::unique_ptr<CsvReader>> open(const std::string& path);
+  ~CsvReader();
+  CsvReader(const CsvReader&) = delete;
+  CsvReader& operator=(const CsvReader&) = delete;
+
+  // Reads the next row into `cells`. Returns false at end of file. A malformed row (an unclosed
+  // quote) sets `error` and returns true with whatever was read.
+  bool next(std::vector<std::string>& cells, std::string* error = nullptr);
+  // 1-based line number where the last row returned by next() started.
+  int64_t line() const { return row_line_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  CsvReader(std::FILE* f, std::string path) : file_(f), path_(std::move(path)) {}
+  int getc();
+  std::FILE* file_;
+  std::string path_;
+  std::vector<char> buf_ = std::vector<char>(1 << 16);
+  size_t pos_ = 0, len_ = 0;
+  int64_t current_line_ = 1, row_line_ = 0;
+};
+
+// Parses one text cell as a value of `field`'s type. Empty text gives std::monostate.
+Status parse_text_value(const FieldSpec& field, std::string_view text, Value& out);
+
+class CsvRecordReader {
+ public:
+  // Reads the header; fails naming the first required field (key, event time, target when
+  // `need_target`, required request fields) that has no column.
+  static Result<std::unique_ptr<CsvRecordReader>> open(const std::string& path,
+                                                       const DatasetSpec& spec, bool need_target);
+  // Next record; false at end. A row that does not parse sets `error` (with the line number in
+  // line()) and returns true; the caller decides to skip it.
+  bool next(Record& out, Status& error);
+  int64_t line() const { return csv_->line(); }
+
+ private:
+  std::unique_ptr<CsvReader> csv_;
+  const DatasetSpec* spec_ = nullptr;
+  std::vector<int> column_field_;  // field index per CSV column, -1 when unused
+  std::vector<std::string> cells_;
+};
+
+}  // namespace flowcast

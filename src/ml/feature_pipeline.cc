@@ -1,0 +1,255 @@
+#include "ml/feature_pipeline.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "core/config_error.h"
+#include "core/time_util.h"
+
+namespace flowcast::ml {
+namespace {
+
+constexpr double kEarthRadiusKm = 6371.0088;
+constexpr double kDegToRad = M_PI / 180.0;
+const float kNaN = std::nanf("");
+
+double haversine_km(double lat1, double lon1, double lat2, double lon2) {
+  double dlat = (lat2 - lat1) * kDegToRad, dlon = (lon2 - lon1) * kDegToRad;
+  double a = std::sin(dlat / 2) * std::sin(dlat / 2) +
+             std::cos(lat1 * kDegToRad) * std::cos(lat2 * kDegToRad) * std::sin(dlon / 2) *
+                 std::sin(dlon / 2);
+  return 2 * kEarthRadiusKm * std::asin(std::min(1.0, std::sqrt(a)));
+}
+
+double bearing_deg(double lat1, double lon1, double lat2, double lon2) {
+  double p1 = lat1 * kDegToRad, p2 = lat2 * kDegToRad, dl = (lon2 - lon1) * kDegToRad;
+  double y = std::sin(dl) * std::cos(p2);
+  double x = std::cos(p1) * std::sin(p2) - std::sin(p1) * std::cos(p2) * std::cos(dl);
+  return std::atan2(y, x) / kDegToRad;
+}
+
+struct KindInfo {
+  const char* kind;
+  int inputs;  // required count
+};
+constexpr KindInfo kKinds[] = {
+    {"numeric", 1},      {"log1p", 1},        {"haversine_km", 4}, {"manhattan_km", 4},
+    {"bearing_deg", 4},  {"hour", 1},         {"weekday", 1},      {"month", 1},
+    {"day_of_year", 1},  {"equals", 1},       {"one_hot", 1},      {"target_encode", 1},
+    {"distance_km", 2},
+};
+
+double param_double(const FeatureSpec& f, const std::string& key, double fallback,
+                    const std::string& path) {
+  auto it = f.params.find(key);
+  if (it == f.params.end()) return fallback;
+  try {
+    return std::stod(it->second);
+  } catch (const std::exception&) {
+    throw ConfigError(path + "." + key, "expected a number, got '" + it->second + "'");
+  }
+}
+
+}  // namespace
+
+size_t FeaturePipeline::Step::width() const {
+  if (kind == "one_hot") return vocabulary.size() + 1;
+  return 1;
+}
+
+std::string FeaturePipeline::category_of(const Record& r, int field) {
+  const Value& v = r.values[size_t(field)];
+  if (auto* s = std::get_if<std::string>(&v)) return *s;
+  if (auto* n = std::get_if<int64_t>(&v)) return std::to_string(*n);
+  if (auto* b = std::get_if<bool>(&v)) return *b ? "true" : "false";
+  if (auto* d = std::get_if<double>(&v)) return std::to_string(*d);
+  return {};
+}
+
+FeaturePipeline FeaturePipeline::from_spec(const DatasetSpec& spec) {
+  FeaturePipeline p;
+  for (size_t i = 0; i < spec.features().size(); ++i) {
+    const FeatureSpec& f = spec.features()[i];
+    std::string path = "datasets." + spec.name() + ".features." + std::to_string(i);
+    const KindInfo* info = nullptr;
+    for (const auto& k : kKinds)
+      if (f.transform == k.kind) info = &k;
+    if (!info) {
+      std::string known;
+      for (const auto& k : kKinds) known += (known.empty() ? "" : ", ") + std::string(k.kind);
+      throw ConfigError(path + ".transform",
+                        "unknown transform '" + f.transform + "' (expected one of: " + known + ")");
+    }
+    if (static_cast<int>(f.inputs.size()) != info->inputs)
+      throw ConfigError(path, "transform '" + f.transform + "' takes " +
+                                  std::to_string(info->inputs) + " input(s), got " +
+                                  std::to_string(f.inputs.size()));
+    Step s;
+    s.name = f.name;
+    s.kind = f.transform;
+    for (const auto& in : f.inputs) s.inputs.push_back(spec.field_index(in));
+    s.timestamp_input = spec.field(s.inputs[0]).type == FieldType::kTimestamp;
+    if (s.kind == "hour" || s.kind == "weekday" || s.kind == "month" || s.kind == "day_of_year") {
+      if (!s.timestamp_input)
+        throw ConfigError(path, "transform '" + s.kind + "' needs a timestamp input");
+    }
+    if (s.kind == "equals") {
+      auto it = f.params.find("value");
+      if (it == f.params.end()) throw ConfigError(path, "transform 'equals' needs 'value'");
+      s.value = it->second;
+    }
+    s.max_values = static_cast<int>(param_double(f, "max_values", 16, path));
+    if (s.max_values < 1 || s.max_values > 1000)
+      throw ConfigError(path + ".max_values", "must be between 1 and 1000");
+    s.smoothing = param_double(f, "smoothing", 20, path);
+    s.lat = param_double(f, "lat", 0, path);
+    s.lon = param_double(f, "lon", 0, path);
+    p.steps_.push_back(std::move(s));
+  }
+  p.rebuild_names();
+  return p;
+}
+
+void FeaturePipeline::rebuild_names() {
+  names_.clear();
+  for (const auto& s : steps_) {
+    if (s.kind == "one_hot") {
+      for (const auto& v : s.vocabulary) names_.push_back(s.name + "=" + v);
+      names_.push_back(s.name + "=<other>");
+    } else {
+      names_.push_back(s.name);
+    }
+  }
+}
+
+void FeaturePipeline::fit(std::span<const Record> rows, std::span<const double> targets) {
+  double global_mean = 0;
+  for (double t : targets) global_mean += t;
+  if (!targets.empty()) global_mean /= static_cast<double>(targets.size());
+  for (auto& s : steps_) {
+    if (s.kind == "one_hot") {
+      std::map<std::string, int64_t> counts;
+      for (const auto& r : rows)
+        if (r.has(s.inputs[0])) counts[category_of(r, s.inputs[0])]++;
+      std::vector<std::pair<std::string, int64_t>> sorted(counts.begin(), counts.end());
+      std::stable_sort(sorted.begin(), sorted.end(),
+                       [](const auto& a, const auto& b) { return a.second > b.second; });
+      s.vocabulary.clear();
+      for (size_t i = 0; i < sorted.size() && static_cast<int>(i) < s.max_values; ++i)
+        s.vocabulary.push_back(sorted[i].first);
+    } else if (s.kind == "target_encode") {
+      std::unordered_map<std::string, std::pair<double, int64_t>> sums;
+      for (size_t i = 0; i < rows.size() && i < targets.size(); ++i)
+        if (rows[i].has(s.inputs[0])) {
+          auto& e = sums[category_of(rows[i], s.inputs[0])];
+          e.first += targets[i];
+          e.second++;
+        }
+      s.encoding.clear();
+      for (const auto& [k, e] : sums) {
+        double n = static_cast<double>(e.second);
+        s.encoding[k] = static_cast<float>((e.first + s.smoothing * global_mean) / (n + s.smoothing));
+      }
+      s.default_encoding = static_cast<float>(global_mean);
+    }
+  }
+  rebuild_names();
+}
+
+void FeaturePipeline::transform(const Record& r, float* out) const {
+  for (const auto& s : steps_) {
+    const int a = s.inputs[0];
+    if (s.kind == "one_hot") {
+      size_t n = s.vocabulary.size();
+      std::fill(out, out + n + 1, 0.0f);
+      if (r.has(a)) {
+        std::string c = category_of(r, a);
+        auto it = std::find(s.vocabulary.begin(), s.vocabulary.end(), c);
+        out[it == s.vocabulary.end() ? n : size_t(it - s.vocabulary.begin())] = 1.0f;
+      }
+      out += n + 1;
+      continue;
+    }
+    float v = kNaN;
+    if (s.kind == "numeric") {
+      double x = r.number(a);
+      v = static_cast<float>(s.timestamp_input ? x / 1e6 : x);
+    } else if (s.kind == "log1p") {
+      double x = r.number(a);
+      if (!std::isnan(x)) v = static_cast<float>(std::log1p(std::max(x, 0.0)));
+    } else if (s.kind == "haversine_km" || s.kind == "manhattan_km" || s.kind == "bearing_deg") {
+      double la1 = r.number(s.inputs[0]), lo1 = r.number(s.inputs[1]);
+      double la2 = r.number(s.inputs[2]), lo2 = r.number(s.inputs[3]);
+      if (!std::isnan(la1 + lo1 + la2 + lo2)) {
+        if (s.kind == "haversine_km") v = static_cast<float>(haversine_km(la1, lo1, la2, lo2));
+        else if (s.kind == "manhattan_km")
+          v = static_cast<float>(haversine_km(la1, lo1, la2, lo1) + haversine_km(la2, lo1, la2, lo2));
+        else v = static_cast<float>(bearing_deg(la1, lo1, la2, lo2));
+      }
+    } else if (s.kind == "distance_km") {
+      double la = r.number(s.inputs[0]), lo = r.number(s.inputs[1]);
+      if (!std::isnan(la + lo)) v = static_cast<float>(haversine_km(la, lo, s.lat, s.lon));
+    } else if (s.kind == "hour" || s.kind == "weekday" || s.kind == "month" ||
+               s.kind == "day_of_year") {
+      if (auto* ts = std::get_if<int64_t>(&r.values[size_t(a)])) {
+        CivilTime c = civil_from_micros(*ts);
+        if (s.kind == "hour") v = static_cast<float>(c.hour + c.minute / 60.0);
+        else if (s.kind == "weekday") v = static_cast<float>(c.weekday);
+        else if (s.kind == "month") v = static_cast<float>(c.month);
+        else v = static_cast<float>(c.day_of_year);
+      }
+    } else if (s.kind == "equals") {
+      if (r.has(a)) v = category_of(r, a) == s.value ? 1.0f : 0.0f;
+    } else if (s.kind == "target_encode") {
+      v = s.default_encoding;
+      if (r.has(a)) {
+        auto it = s.encoding.find(category_of(r, a));
+        if (it != s.encoding.end()) v = it->second;
+      }
+    }
+    *out++ = v;
+  }
+}
+
+nlohmann::json FeaturePipeline::to_json() const {
+  nlohmann::json steps = nlohmann::json::array();
+  for (const auto& s : steps_) {
+    nlohmann::json j = {{"name", s.name}, {"kind", s.kind}};
+    if (s.kind == "one_hot") j["vocabulary"] = s.vocabulary;
+    if (s.kind == "target_encode") {
+      j["default"] = s.default_encoding;
+      nlohmann::json enc = nlohmann::json::object();
+      for (const auto& [k, v] : s.encoding) enc[k] = v;
+      j["encoding"] = enc;
+    }
+    steps.push_back(j);
+  }
+  return {{"steps", steps}, {"feature_names", names_}};
+}
+
+FeaturePipeline FeaturePipeline::from_json(const DatasetSpec& spec, const nlohmann::json& state) {
+  FeaturePipeline p = from_spec(spec);
+  const auto& steps = state.at("steps");
+  if (steps.size() != p.steps_.size())
+    throw ConfigError("model", "the model's feature pipeline has " + std::to_string(steps.size()) +
+                                   " steps, the dataset declares " + std::to_string(p.steps_.size()));
+  for (size_t i = 0; i < steps.size(); ++i) {
+    auto& s = p.steps_[i];
+    const auto& j = steps[i];
+    if (j.at("kind").get<std::string>() != s.kind || j.at("name").get<std::string>() != s.name)
+      throw ConfigError("model", "feature " + std::to_string(i) + " of the model is '" +
+                                     j.at("name").get<std::string>() + "', the dataset declares '" +
+                                     s.name + "'");
+    if (j.contains("vocabulary")) s.vocabulary = j["vocabulary"].get<std::vector<std::string>>();
+    if (j.contains("encoding")) {
+      s.default_encoding = j.at("default").get<float>();
+      for (auto it = j["encoding"].begin(); it != j["encoding"].end(); ++it)
+        s.encoding[it.key()] = it.value().get<float>();
+    }
+  }
+  p.rebuild_names();
+  return p;
+}
+
+}  // namespace flowcast::ml

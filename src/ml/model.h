@@ -1,0 +1,61 @@
+// Model: a fitted feature pipeline plus a learner, with its schema and model card, saved as one
+// artifact (the bytes stored in the model registry).
+//
+// Artifact layout: "FCMODEL1", a little-endian uint32 header length, the header (JSON: dataset,
+// schema fingerprint, the dataset YAML it was trained with, fitted pipeline state, learner kind,
+// target transform, training window and validation metrics), then the learner's own bytes (for
+// XGBoost, its JSON model, loadable by Python's xgboost).
+//
+// Thread-safety: predict() is const but not safe for concurrent calls on one Model (the learner
+// keeps per-call buffers); each stage owns its Model.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/dataset_spec.h"
+#include "core/record.h"
+#include "core/status.h"
+#include "ml/feature_pipeline.h"
+#include "ml/learner.h"
+
+namespace flowcast::ml {
+
+class Model {
+ public:
+  Model(DatasetSpec spec, FeaturePipeline pipeline, std::unique_ptr<Learner> learner,
+        nlohmann::json card);
+
+  // Parses an artifact. Refuses (kInvalidArgument with the reason) a truncated or foreign file,
+  // an unknown learner, or a model whose schema differs from `serving` (field names and types).
+  static Result<std::unique_ptr<Model>> load(std::string_view artifact, const DatasetSpec& serving);
+  Result<std::string> serialize() const;
+
+  // Predictions in target units (the target transform undone), one per row.
+  Status predict(std::span<const Record* const> rows, double* out) const;
+  Status predict_one(const Record& row, double& out) const;
+
+  int64_t version() const { return version_; }
+  void set_version(int64_t v) { version_ = v; }
+  const std::string& learner_kind() const;
+  const FeaturePipeline& pipeline() const { return pipeline_; }
+  // The model card: training window, validation metrics, learner summary.
+  const nlohmann::json& card() const { return card_; }
+  nlohmann::json& card() { return card_; }
+
+ private:
+  DatasetSpec spec_;
+  FeaturePipeline pipeline_;
+  std::unique_ptr<Learner> learner_;
+  nlohmann::json card_;
+  std::string learner_kind_;
+  bool log1p_target_ = false;
+  int64_t version_ = 0;
+  mutable std::vector<float> features_, scores_;
+};
+
+}  // namespace flowcast::ml

@@ -1,0 +1,275 @@
+#include "stages/evaluate_stage.h"
+
+#include <deque>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "core/json_codec.h"
+#include "core/log.h"
+#include "core/time_util.h"
+#include "ml/regression_metrics.h"
+#include "stages/dlq_writer.h"
+#include "stages/prediction_message.h"
+#include "stages/stage_util.h"
+
+namespace flowcast::stages {
+
+EvaluateSettings EvaluateSettings::parse(const ConfigNode& node) {
+  node.expect_keys({"window", "publish_interval", "join_ttl", "batch_size"});
+  EvaluateSettings s;
+  s.window_ms = node.get_duration_ms("window", 60000);
+  s.publish_interval_ms = node.get_duration_ms("publish_interval", 5000);
+  s.join_ttl_ms = node.get_duration_ms("join_ttl", 600000);
+  s.batch_size = node.get_int("batch_size", 5000, 1, 1000000);
+  if (s.window_ms < 1000) node["window"].fail("must be at least 1s");
+  if (s.publish_interval_ms < 100) node["publish_interval"].fail("must be at least 100ms");
+  return s;
+}
+
+EvaluateStage::EvaluateStage(const StageContext& ctx, EvaluateSettings settings)
+    : ctx_(ctx), settings_(settings) {}
+
+namespace {
+
+// Where a waiting record was read, so offsets are held back until it is matched.
+struct Origin {
+  bus::TopicPartition tp;
+  int64_t offset;
+  int64_t arrived_ms;
+};
+
+struct WaitingPrediction {
+  int64_t version;
+  double prediction;
+  Origin origin;
+};
+
+struct Joined {
+  int64_t at_ms;
+  double prediction, actual;
+};
+
+}  // namespace
+
+Status EvaluateStage::run(std::stop_token stop) {
+  auto log = logger("evaluate");
+  const DatasetSpec& ds = ctx_.dataset;
+  const auto& topics = ds.topics();
+  const std::string group = group_name("evaluate", ds);
+  FC_RETURN_IF_ERROR(ctx_.store.ensure_dataset(ds));
+  FC_ASSIGN_OR_RETURN(auto consumer, ctx_.bus.consumer(group));
+  FC_ASSIGN_OR_RETURN(auto producer, ctx_.bus.producer());
+  FC_RETURN_IF_ERROR(subscribe_from_store(*consumer, ctx_.store, group,
+                                          {topics.predictions, topics.outcomes}, "evaluate"));
+  JsonCodec codec(ds);
+  DlqWriter dlq("evaluate", topics.dlq, stats_);
+
+  std::unordered_map<std::string, std::vector<WaitingPrediction>> waiting_predictions;
+  std::unordered_map<std::string, std::pair<double, Origin>> waiting_outcomes;
+  // Outcomes already joined, kept for join_ttl so a later prediction (another version) joins too.
+  std::unordered_map<std::string, std::pair<double, int64_t>> recent_outcomes;
+  std::deque<std::pair<int64_t, std::string>> recent_order;
+  std::map<bus::TopicPartition, std::multiset<int64_t>> held;  // offsets of waiting records
+  std::map<int64_t, std::deque<Joined>> window;                // per model version
+  std::map<int64_t, int64_t> joined_total;
+
+  OffsetTracker offsets;
+  bus::MessageBatch polled;
+  store::SinkBatch batch;
+  batch.group = group;
+  Record rec;
+  PredictionMessage pm;
+  int64_t last_publish = now_millis(), lag_checked = 0;
+  stats_.running = true;
+
+  auto hold = [&](const Origin& o) { held[o.tp].insert(o.offset); };
+  auto release = [&](const Origin& o) {
+    auto& s = held[o.tp];
+    if (auto it = s.find(o.offset); it != s.end()) s.erase(it);
+  };
+  auto join = [&](const std::string& key, int64_t version, double prediction, double actual) {
+    batch.evaluations.push_back({key, version, prediction, actual, now_millis()});
+  };
+
+  auto publish_metrics = [&](int64_t now) {
+    std::vector<std::string> values;
+    for (auto& [version, dq] : window) {
+      while (!dq.empty() && dq.front().at_ms < now - settings_.window_ms) dq.pop_front();
+      if (dq.empty()) continue;
+      ml::MetricsAccumulator acc;
+      for (const auto& j : dq) acc.add(j.prediction, j.actual);
+      ml::RegressionMetrics m = acc.result();
+      store::MetricRow row{version, now, settings_.window_ms, m.count, m.mae, m.rmse, m.rmsle, m.mape,
+                           m.within_30};
+      batch.metrics.push_back(row);
+      values.emplace_back();
+      encode_metrics(ds.name(), row, joined_total[version], values.back());
+      stats_.rmsle = m.rmsle;
+    }
+    if (values.empty()) return;
+    std::vector<bus::OutMessage> msgs;
+    for (const auto& v : values) msgs.push_back({ds.name(), v});
+    Status s = producer->produce(topics.metrics, msgs);
+    if (!s.ok()) log->warn("publishing metrics: {}", s.to_string());
+  };
+
+  auto commit = [&]() -> Status {
+    // Offsets may advance only up to the oldest record still waiting in each partition.
+    std::vector<store::OffsetEntry> entries;
+    for (auto& [tp, next] : offsets.next()) {
+      int64_t safe = next;
+      if (auto it = held.find(tp); it != held.end() && !it->second.empty())
+        safe = std::min(safe, *it->second.begin());
+      entries.push_back({tp.topic, tp.partition, safe});
+    }
+    batch.offsets = entries;
+    Result<store::CommitResult> result = Status::internal("not run");
+    Status c = retry_transient(stop, "evaluate", "committing to " + ctx_.store.describe(), [&]() {
+      result = ctx_.store.commit(ds, batch);
+      return result.status();
+    });
+    if (!c.ok()) return c;
+    const auto& inserted = result->evaluation_inserted;
+    for (size_t i = 0; i < batch.evaluations.size(); ++i) {
+      if (i < inserted.size() && !inserted[i]) continue;  // stored before a restart: count once
+      const auto& e = batch.evaluations[i];
+      window[e.model_version].push_back({e.joined_at_ms, e.prediction, e.actual});
+      joined_total[e.model_version]++;
+      joined_.fetch_add(1, std::memory_order_relaxed);
+      stats_.out.fetch_add(1, std::memory_order_relaxed);
+    }
+    std::vector<bus::PartitionOffset> bus_offsets;
+    for (const auto& e : entries) bus_offsets.push_back({{e.topic, e.partition}, e.next_offset});
+    (void)consumer->commit(bus_offsets);  // informational copy; the store holds the truth
+    batch.evaluations.clear();
+    batch.metrics.clear();
+    return Status();
+  };
+
+  for (;;) {
+    const bool stopping = stop.stop_requested();
+    Status s = stopping ? Status() : consumer->poll(polled, size_t(settings_.batch_size), 100);
+    if (stopping) polled.clear();
+    if (!s.ok()) {
+      stats_.set_error(s.to_string());
+      if (!is_transient(s)) return s.with_context("evaluate poll");
+      sleep_for(stop, 200);
+      continue;
+    }
+    const int64_t now = now_millis();
+    stats_.in.fetch_add(int64_t(polled.size()), std::memory_order_relaxed);
+    for (size_t i = 0; i < polled.size(); ++i) {
+      bus::MessageView m = polled[i];
+      offsets.consumed(m);
+      Origin origin{{std::string(m.topic), m.partition}, m.offset, now};
+      if (m.topic == topics.predictions) {
+        Status d = decode_prediction(m.value, pm);
+        if (!d.ok()) {
+          dlq.add(m, d.message());
+          continue;
+        }
+        if (auto it = recent_outcomes.find(pm.key); it != recent_outcomes.end()) {
+          join(pm.key, pm.model_version, pm.prediction, it->second.first);
+        } else if (auto wo = waiting_outcomes.find(pm.key); wo != waiting_outcomes.end()) {
+          join(pm.key, pm.model_version, pm.prediction, wo->second.first);
+          release(wo->second.second);
+          recent_outcomes[pm.key] = {wo->second.first, now};
+          recent_order.emplace_back(now, pm.key);
+          waiting_outcomes.erase(wo);
+        } else {
+          auto& list = waiting_predictions[pm.key];
+          bool dup = false;  // a re-delivered prediction of the same version waits once
+          for (const auto& w : list) dup |= w.version == pm.model_version;
+          if (dup) continue;
+          list.push_back({pm.model_version, pm.prediction, origin});
+          hold(origin);
+        }
+      } else {
+        Status d = codec.decode(m.value, RecordRole::kOutcome, rec);
+        if (!d.ok()) {
+          dlq.add(m, d.message());
+          continue;
+        }
+        double actual = rec.number(ds.target_index());
+        if (auto wp = waiting_predictions.find(rec.key); wp != waiting_predictions.end()) {
+          for (const auto& w : wp->second) {
+            join(rec.key, w.version, w.prediction, actual);
+            release(w.origin);
+          }
+          waiting_predictions.erase(wp);
+          recent_outcomes[rec.key] = {actual, now};
+          recent_order.emplace_back(now, rec.key);
+        } else if (!recent_outcomes.count(rec.key) && !waiting_outcomes.count(rec.key)) {
+          waiting_outcomes[rec.key] = {actual, origin};
+          hold(origin);
+        }
+      }
+    }
+    // Expire what waited too long.
+    while (!recent_order.empty() && recent_order.front().first < now - settings_.join_ttl_ms) {
+      auto it = recent_outcomes.find(recent_order.front().second);
+      if (it != recent_outcomes.end() && it->second.second == recent_order.front().first)
+        recent_outcomes.erase(it);
+      recent_order.pop_front();
+    }
+    if (now - lag_checked > 1000) {
+      int64_t expired = 0;
+      for (auto it = waiting_predictions.begin(); it != waiting_predictions.end();) {
+        auto& list = it->second;
+        for (auto w = list.begin(); w != list.end();) {
+          if (w->origin.arrived_ms < now - settings_.join_ttl_ms) {
+            release(w->origin);
+            w = list.erase(w);
+            ++expired;
+          } else {
+            ++w;
+          }
+        }
+        it = list.empty() ? waiting_predictions.erase(it) : std::next(it);
+      }
+      for (auto it = waiting_outcomes.begin(); it != waiting_outcomes.end();) {
+        if (it->second.second.arrived_ms < now - settings_.join_ttl_ms) {
+          release(it->second.second);
+          it = waiting_outcomes.erase(it);
+          ++expired;
+        } else {
+          ++it;
+        }
+      }
+      if (expired) {
+        unjoined_.fetch_add(expired);
+        log->warn("{}: {} predictions/outcomes found no match within {}s", ds.name(), expired,
+                  settings_.join_ttl_ms / 1000);
+      }
+      stats_.lag = total_lag(*consumer);
+      lag_checked = now;
+    }
+    stats_.pending = int64_t(waiting_predictions.size() + waiting_outcomes.size());
+    stats_.idle = polled.empty() && stats_.lag.load() == 0 && batch.evaluations.empty();
+
+    if (!batch.evaluations.empty() || !offsets.empty()) {
+      dlq.flush(*producer);
+      Status c = commit();
+      if (!c.ok()) {
+        if (stopping) break;
+        return c.with_context("evaluate commit");
+      }
+      offsets.clear();
+    }
+    if (now - last_publish >= settings_.publish_interval_ms || stopping) {
+      last_publish = now;
+      publish_metrics(now);
+      if (!batch.metrics.empty()) {
+        Status c = commit();
+        if (!c.ok() && !stopping) return c.with_context("evaluate commit");
+      }
+    }
+    if (stopping) break;
+  }
+  if (Status f = producer->flush(10000); !f.ok()) log->warn("flush at stop: {}", f.to_string());
+  stats_.running = false;
+  return Status();
+}
+
+}  // namespace flowcast::stages

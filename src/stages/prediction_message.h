@@ -1,0 +1,32 @@
+// The JSON messages flowcast itself publishes, with their codecs:
+//   predictions: {"dataset":"taxi","key":"id1","model_version":3,"prediction":612.4,
+//                 "event_time":"2016-01-08T22:31:12Z","predicted_at_ms":1700000000000}
+//   metrics:     {"dataset":"taxi","model_version":3,"window_end_ms":...,"window_ms":60000,
+//                 "count":812,"mae":...,"rmse":...,"rmsle":...,"mape":...,"within_30":...,
+//                 "joined_total":12345}
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "store/store.h"
+
+namespace flowcast::stages {
+
+struct PredictionMessage {
+  std::string key;
+  int64_t model_version = 0;
+  double prediction = 0;
+  int64_t event_time_us = 0;
+  int64_t predicted_at_ms = 0;
+};
+
+void encode_prediction(const std::string& dataset, const PredictionMessage& p, std::string& out);
+// Not thread-safe (reuses a parser per thread via thread_local).
+Status decode_prediction(std::string_view json, PredictionMessage& out);
+
+void encode_metrics(const std::string& dataset, const store::MetricRow& m, int64_t joined_total,
+                    std::string& out);
+
+}  // namespace flowcast::stages

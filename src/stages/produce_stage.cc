@@ -1,0 +1,157 @@
+#include "stages/produce_stage.h"
+
+#include <queue>
+#include <random>
+
+#include "core/config_error.h"
+#include "core/json_codec.h"
+#include "core/log.h"
+#include "core/time_util.h"
+#include "stages/csv_replay_source.h"
+#include "stages/stage_util.h"
+#include "stages/taxi_generator.h"
+
+namespace flowcast::stages {
+
+ProduceSettings ProduceSettings::parse(const ConfigNode& node, const DatasetSpec& dataset) {
+  node.expect_keys({"generator", "csv", "loops", "rate", "speedup", "limit", "seed", "start_time",
+                    "cities", "streets", "request_share"});
+  ProduceSettings s;
+  s.csv = node.get_string("csv", "");
+  s.generator = node.get_string("generator", s.csv.empty() ? dataset.name() : "csv");
+  if (!s.csv.empty() && s.generator != "csv") s.generator = "csv";
+  s.loops = node.get_int("loops", 1, 1, 1000000);
+  s.rate = node.get_double("rate", 200);
+  if (s.rate <= 0 || s.rate > 10'000'000) node["rate"].fail("must be between 0 and 10,000,000 per second");
+  s.speedup = node.get_double("speedup", 60);
+  if (s.speedup < 1) node["speedup"].fail("must be at least 1");
+  s.limit = node.get_int("limit", 0, 0);
+  s.seed = static_cast<uint64_t>(node.get_int("seed", 0, 0));
+  std::string start = node.get_string("start_time", "2016-03-07 00:00:00");
+  auto t = parse_timestamp_micros(start);
+  if (!t) node["start_time"].fail("expected a timestamp such as 2016-03-07 00:00:00");
+  s.start_time_us = *t;
+  return s;
+}
+
+Result<std::unique_ptr<EventSource>> make_event_source(const ProduceSettings& s,
+                                                       const DatasetSpec& dataset) {
+  if (s.generator == "csv") {
+    if (s.csv.empty())
+      throw ConfigError("stages.produce.csv", "the csv generator needs a file (--csv PATH)");
+    FC_ASSIGN_OR_RETURN(auto src, CsvReplaySource::open(s.csv, dataset, s.loops, s.limit));
+    return std::unique_ptr<EventSource>(std::move(src));
+  }
+  if (s.generator == "taxi") {
+    uint64_t seed = s.seed ? s.seed : std::random_device{}();
+    // Keys unique across runs: a run prefix from the wall clock, then a counter.
+    std::string prefix = "t" + std::to_string(now_millis() % 100000000000LL) + "-";
+    if (s.seed) prefix = "t" + std::to_string(s.seed) + "-";
+    return std::unique_ptr<EventSource>(
+        std::make_unique<TaxiGenerator>(dataset, seed, s.limit, prefix));
+  }
+  throw ConfigError("stages.produce.generator",
+                    "unknown generator '" + s.generator + "' (expected taxi or csv)");
+}
+
+ProduceStage::ProduceStage(const StageContext& ctx, ProduceSettings settings)
+    : ctx_(ctx), settings_(std::move(settings)) {}
+
+Status ProduceStage::run(std::stop_token stop) {
+  auto log = logger("produce");
+  const DatasetSpec& ds = ctx_.dataset;
+  FC_ASSIGN_OR_RETURN(auto source, make_event_source(settings_, ds));
+  FC_ASSIGN_OR_RETURN(auto producer, ctx_.bus.producer());
+  JsonCodec codec(ds);
+
+  struct Pending {
+    int64_t due_ns;
+    std::string key, value;
+    bool operator>(const Pending& o) const { return due_ns > o.due_ns; }
+  };
+  std::priority_queue<Pending, std::vector<Pending>, std::greater<>> outcomes;
+  std::vector<std::string> keys, values;
+  std::vector<bus::OutMessage> msgs;
+
+  auto send = [&](const std::string& topic) -> Status {
+    if (values.empty()) return Status();
+    msgs.clear();
+    for (size_t i = 0; i < values.size(); ++i) msgs.push_back({keys[i], values[i]});
+    Status s = retry_transient(stop, "produce", "producing to " + topic,
+                               [&] { return producer->produce(topic, msgs); },
+                               [&](const Status& e) { stats_.set_error(e.to_string()); });
+    if (s.ok()) stats_.out.fetch_add(int64_t(values.size()), std::memory_order_relaxed);
+    keys.clear();
+    values.clear();
+    return s;
+  };
+  auto send_due_outcomes = [&](int64_t now_ns) -> Status {
+    while (!outcomes.empty() && outcomes.top().due_ns <= now_ns) {
+      keys.push_back(outcomes.top().key);
+      values.push_back(outcomes.top().value);
+      outcomes.pop();
+    }
+    return send(ds.topics().outcomes);
+  };
+
+  log->info("{}: producing {} at {:.0f}/s (speed-up {:.0f}x){}", ds.name(),
+            settings_.generator == "csv" ? settings_.csv : settings_.generator + " trips",
+            settings_.rate, settings_.speedup,
+            settings_.limit ? ", " + std::to_string(settings_.limit) + " events" : "");
+  stats_.running = true;
+  const int64_t start_ns = mono_nanos();
+  int64_t emitted = 0;
+  bool exhausted = false;
+  GeneratedEvent ev;
+  while (!stop.stop_requested()) {
+    const int64_t now = mono_nanos();
+    const double elapsed_s = double(now - start_ns) / 1e9;
+    int64_t due = static_cast<int64_t>(elapsed_s * settings_.rate) - emitted;
+    due = std::min<int64_t>(due, 20000);
+    const int64_t sim_us = settings_.start_time_us + int64_t(elapsed_s * settings_.speedup * 1e6);
+    std::string requests_topic;
+    while (!exhausted && due-- > 0) {
+      if (!source->next(ev, sim_us)) {
+        exhausted = true;
+        break;
+      }
+      ++emitted;
+      stats_.in.fetch_add(1, std::memory_order_relaxed);
+      keys.push_back(ev.record.key);
+      values.emplace_back();
+      if (ev.kind == GeneratedEvent::Kind::kObservation) {
+        codec.encode(ev.record, RecordRole::kObservation, values.back());
+        FC_RETURN_IF_ERROR(send(ds.topics().observations));
+        continue;
+      }
+      codec.encode(ev.record, RecordRole::kRequest, values.back());
+      if (ev.kind == GeneratedEvent::Kind::kRequestThenOutcome) {
+        Pending p;
+        p.due_ns = now + int64_t(ev.outcome_delay_s / settings_.speedup * 1e9);
+        p.key = ev.record.key;
+        codec.encode(ev.record, RecordRole::kOutcome, p.value);
+        outcomes.push(std::move(p));
+      }
+    }
+    FC_RETURN_IF_ERROR(send(ds.topics().requests));
+    FC_RETURN_IF_ERROR(send_due_outcomes(mono_nanos()));
+    if (exhausted && outcomes.empty()) break;
+    // Sleep until the next request or outcome is due, at most 20 ms.
+    int64_t next_ns = start_ns + int64_t(double(emitted + 1) / settings_.rate * 1e9);
+    if (exhausted) next_ns = INT64_MAX;
+    if (!outcomes.empty()) next_ns = std::min(next_ns, outcomes.top().due_ns);
+    int64_t wait_ms = std::clamp<int64_t>((next_ns - mono_nanos()) / 1000000, 0, 20);
+    if (wait_ms > 0) sleep_for(stop, wait_ms);
+  }
+  // Stopping: send every outcome still waiting so a bounded run loses none.
+  FC_RETURN_IF_ERROR(send_due_outcomes(INT64_MAX));
+  Status f = producer->flush(30000);
+  if (!f.ok()) log->error("flush at stop: {}", f.to_string());
+  if (source->skipped()) log->warn("{} source rows were skipped as unreadable", source->skipped());
+  log->info("{}: produced {} events", ds.name(), emitted);
+  finished_ = true;
+  stats_.running = false;
+  return f;
+}
+
+}  // namespace flowcast::stages

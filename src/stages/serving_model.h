@@ -1,0 +1,37 @@
+// ServingModel: the model a predict stage scores with, refreshed from the store's registry.
+// Before any model exists it serves the declared baseline as version 0: the median of the most
+// recent stored targets, or the dataset's `model.baseline` when none are stored yet.
+// A newer active version is loaded at refresh() and swapped in between batches; a version that
+// fails to load is logged and skipped, and the current one stays in place.
+//
+// Thread-safety: one thread (the predict stage's, or the HTTP server's own instance).
+#pragma once
+
+#include <memory>
+#include <span>
+
+#include "core/dataset_spec.h"
+#include "ml/model.h"
+#include "store/store.h"
+
+namespace flowcast::stages {
+
+class ServingModel {
+ public:
+  ServingModel(const DatasetSpec& spec, store::Store& store) : spec_(spec), store_(store) {}
+  // Checks the registry; returns true when the serving version changed.
+  bool refresh();
+  int64_t version() const { return model_ ? model_->version() : 0; }
+  Status predict(std::span<const Record* const> rows, double* out) const;
+  const ml::Model* model() const { return model_.get(); }
+
+ private:
+  const DatasetSpec& spec_;
+  store::Store& store_;
+  std::unique_ptr<ml::Model> model_;
+  double baseline_ = 0;
+  bool baseline_set_ = false;
+  int64_t failed_version_ = -1;
+};
+
+}  // namespace flowcast::stages

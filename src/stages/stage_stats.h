@@ -1,0 +1,39 @@
+// StageStats: live counters of one stage, written by the stage's thread and read by the status
+// line, the metrics endpoint and tests. Lock-free except for the last error text.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+namespace flowcast::stages {
+
+class StageStats {
+ public:
+  std::atomic<int64_t> in{0};        // records consumed (or generated, for produce)
+  std::atomic<int64_t> out{0};       // records written (rows committed, predictions published)
+  std::atomic<int64_t> dlq{0};       // records rejected to the dead-letter topic
+  std::atomic<int64_t> lag{0};       // messages behind the end of the input topics
+  std::atomic<int64_t> model_version{-1};  // serving (predict) or latest trained (train)
+  std::atomic<int64_t> pending{0};   // evaluate: predictions/outcomes waiting for their match
+  std::atomic<int64_t> latency_p50_us{0}, latency_p99_us{0};  // predict: request to prediction
+  std::atomic<double> rmsle{-1};     // evaluate: rolling RMSLE of the newest version; train: validation
+  std::atomic<bool> running{false};
+  std::atomic<bool> idle{false};     // nothing consumed in the last poll and no lag
+
+  void set_error(const std::string& e) {
+    std::lock_guard lock(mu_);
+    last_error_ = e;
+  }
+  std::string last_error() const {
+    std::lock_guard lock(mu_);
+    return last_error_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string last_error_;
+};
+
+}  // namespace flowcast::stages

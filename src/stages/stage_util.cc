@@ -1,0 +1,86 @@
+#include "stages/stage_util.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "core/backoff.h"
+#include "core/log.h"
+#include "stages/stage.h"
+
+namespace flowcast::stages {
+
+std::string group_name(const std::string& stage, const DatasetSpec& dataset) {
+  return "flowcast." + stage + "." + dataset.name();
+}
+
+Status subscribe_from_store(bus::Consumer& consumer, store::Store& store, const std::string& group,
+                            const std::vector<std::string>& topics, const std::string& stage) {
+  bus::RebalanceListener listener;
+  bus::Consumer* c = &consumer;
+  listener.on_assigned = [c, &store, group, stage](const std::vector<bus::TopicPartition>& tps) {
+    auto offsets = store.load_offsets(group);
+    if (!offsets.ok()) {
+      logger(stage)->error("could not read stored offsets of {}: {}; resuming from the bus's",
+                           group, offsets.status().to_string());
+      return;
+    }
+    for (const auto& tp : tps) {
+      for (const auto& o : *offsets) {
+        if (o.topic == tp.topic && o.partition == tp.partition) {
+          Status s = c->seek(tp, o.next_offset);
+          if (!s.ok()) logger(stage)->error("seek {}/{}: {}", tp.topic, tp.partition, s.to_string());
+        }
+      }
+    }
+    logger(stage)->debug("assigned {} partitions, positioned from the store", tps.size());
+  };
+  return consumer.subscribe(topics, std::move(listener));
+}
+
+std::vector<store::OffsetEntry> OffsetTracker::store_entries() const {
+  std::vector<store::OffsetEntry> out;
+  for (const auto& [tp, o] : next_) out.push_back({tp.topic, tp.partition, o});
+  return out;
+}
+
+std::vector<bus::PartitionOffset> OffsetTracker::bus_offsets() const {
+  std::vector<bus::PartitionOffset> out;
+  for (const auto& [tp, o] : next_) out.push_back({tp, o});
+  return out;
+}
+
+bool sleep_for(std::stop_token stop, int64_t ms) {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::unique_lock lock(mu);
+  cv.wait_for(lock, stop, std::chrono::milliseconds(ms), [] { return false; });
+  return !stop.stop_requested();
+}
+
+Status retry_transient(std::stop_token stop, const std::string& stage, const std::string& what,
+                       const std::function<Status()>& attempt,
+                       const std::function<void(const Status&)>& on_failure) {
+  Backoff backoff;
+  for (;;) {
+    Status s = attempt();
+    if (s.ok()) {
+      if (backoff.attempts() > 0)
+        logger(stage)->info("{} succeeded again after {} retries", what, backoff.attempts());
+      return s;
+    }
+    if (on_failure) on_failure(s);
+    if (!is_transient(s)) return s;
+    if (backoff.attempts() == 0) logger(stage)->warn("{} failed, retrying: {}", what, s.to_string());
+    if (!sleep_for(stop, backoff.next_delay_ms()))
+      return Status::unavailable(what + " abandoned at shutdown: " + s.message());
+  }
+}
+
+int64_t total_lag(bus::Consumer& consumer) {
+  int64_t lag = 0;
+  for (const auto& l : consumer.lag()) lag += l.lag();
+  return lag;
+}
+
+}  // namespace flowcast::stages

@@ -1,0 +1,54 @@
+// Helpers shared by the stages: positioning a consumer at the offsets the store holds, tracking
+// the offsets a batch consumed, interruptible sleeps and retries of transient failures.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "bus/bus.h"
+#include "core/status.h"
+#include "store/store.h"
+
+namespace flowcast::stages {
+
+// Subscribes `consumer` to `topics`; whenever partitions are assigned, seeks each one to the
+// offset stored for `group` in `store` (the source of truth), so a restarted sink resumes exactly
+// after the rows it committed.
+Status subscribe_from_store(bus::Consumer& consumer, store::Store& store, const std::string& group,
+                            const std::vector<std::string>& topics, const std::string& stage);
+
+// Next offsets consumed by a batch, per partition.
+class OffsetTracker {
+ public:
+  void consumed(const bus::MessageView& m) {
+    auto& o = next_[bus::TopicPartition{std::string(m.topic), m.partition}];
+    if (m.offset + 1 > o) o = m.offset + 1;
+  }
+  bool empty() const { return next_.empty(); }
+  void clear() { next_.clear(); }
+  std::vector<store::OffsetEntry> store_entries() const;
+  std::vector<bus::PartitionOffset> bus_offsets() const;
+  const std::map<bus::TopicPartition, int64_t>& next() const { return next_; }
+  std::map<bus::TopicPartition, int64_t>& next() { return next_; }
+
+ private:
+  std::map<bus::TopicPartition, int64_t> next_;
+};
+
+// Sleeps up to `ms`, waking early when stop is requested. Returns false if stop was requested.
+bool sleep_for(std::stop_token stop, int64_t ms);
+
+// Calls `attempt` until it succeeds, fails permanently, or stop is requested. Transient failures
+// are retried with capped exponential backoff; the first failure of a streak is logged as a
+// warning, recovery as info, and `on_failure` sees every one (for status reporting).
+Status retry_transient(std::stop_token stop, const std::string& stage, const std::string& what,
+                       const std::function<Status()>& attempt,
+                       const std::function<void(const Status&)>& on_failure = {});
+
+// Total lag of a consumer's assignment.
+int64_t total_lag(bus::Consumer& consumer);
+
+}  // namespace flowcast::stages

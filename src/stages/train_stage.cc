@@ -1,0 +1,109 @@
+#include "stages/train_stage.h"
+
+#include "core/log.h"
+#include "core/time_util.h"
+#include "ml/trainer.h"
+#include "stages/stage_util.h"
+
+namespace flowcast::stages {
+
+TrainSettings TrainSettings::parse(const ConfigNode& node) {
+  node.expect_keys({"min_rows", "retrain_rows", "retrain_interval", "max_rows",
+                    "validation_fraction", "poll_interval", "auto_promote"});
+  TrainSettings s;
+  s.min_rows = node.get_int("min_rows", 1000, 10);
+  s.retrain_rows = node.get_int("retrain_rows", 10000, 1);
+  s.retrain_interval_ms = node.get_duration_ms("retrain_interval", 300000);
+  s.max_rows = node.get_int("max_rows", 1000000, 10);
+  s.validation_fraction = node.get_double("validation_fraction", 0.1);
+  if (s.validation_fraction < 0 || s.validation_fraction >= 0.9)
+    node["validation_fraction"].fail("must be at least 0 and below 0.9");
+  s.poll_interval_ms = node.get_duration_ms("poll_interval", 2000);
+  s.auto_promote = node.get_bool("auto_promote", true);
+  return s;
+}
+
+TrainStage::TrainStage(const StageContext& ctx, TrainSettings settings)
+    : ctx_(ctx), settings_(settings) {}
+
+Result<int64_t> TrainStage::train_once() {
+  auto log = logger("train");
+  const DatasetSpec& ds = ctx_.dataset;
+  std::vector<Record> rows;
+  const int64_t read_start = mono_nanos();
+  FC_RETURN_IF_ERROR(ctx_.store.scan_labelled(ds, settings_.max_rows,
+                                              [&](const Record& r) { rows.push_back(r); }));
+  const double read_s = double(mono_nanos() - read_start) / 1e9;
+  const int64_t n = int64_t(rows.size());
+  ml::TrainOptions opts;
+  opts.validation_fraction = settings_.validation_fraction;
+  FC_ASSIGN_OR_RETURN(auto outcome, ml::train_model(ds, std::move(rows), opts));
+  outcome.model->card()["training"]["read_seconds"] = read_s;
+  FC_ASSIGN_OR_RETURN(std::string artifact, outcome.model->serialize());
+  store::ModelInfo info;
+  info.dataset = ds.name();
+  info.created_at_ms = now_millis();
+  info.learner = outcome.model->learner_kind();
+  info.trained_rows = n;
+  nlohmann::json m = {{"validation", ml::metrics_to_json(outcome.validation)},
+                      {"training", outcome.model->card()["training"]}};
+  info.metrics_json = m.dump();
+  FC_ASSIGN_OR_RETURN(int64_t version,
+                      ctx_.store.register_model(info, artifact, settings_.auto_promote));
+  stats_.model_version = version;
+  stats_.rmsle = outcome.validation.rmsle;
+  stats_.out.fetch_add(1);
+  log->info("{}: model v{} ({}) trained on {} rows in {:.2f}s (read {:.2f}s): validation RMSLE "
+            "{:.4f}, MAE {:.1f}, MAPE {:.1f}%, within 30% {:.1f}%{}",
+            ds.name(), version, info.learner, n, outcome.seconds, read_s, outcome.validation.rmsle,
+            outcome.validation.mae, outcome.validation.mape * 100, outcome.validation.within_30 * 100,
+            settings_.auto_promote ? "; now serving" : "; candidate (auto_promote is off)");
+  return version;
+}
+
+Status TrainStage::run(std::stop_token stop) {
+  auto log = logger("train");
+  const DatasetSpec& ds = ctx_.dataset;
+  FC_RETURN_IF_ERROR(ctx_.store.ensure_dataset(ds));
+  stats_.running = true;
+  int64_t trained_at_rows = -1;
+  int64_t trained_at_ms = 0;
+  if (auto active = ctx_.store.active_model(ds.name()); active.ok() && active->has_value()) {
+    trained_at_rows = (*active)->trained_rows;
+    trained_at_ms = now_millis();
+    stats_.model_version = (*active)->version;
+    log->info("{}: v{} is serving; retraining after {} new labelled rows or {}s", ds.name(),
+              (*active)->version, settings_.retrain_rows, settings_.retrain_interval_ms / 1000);
+  }
+  while (sleep_for(stop, trained_at_rows < 0 ? std::min<int64_t>(settings_.poll_interval_ms, 1000)
+                                             : settings_.poll_interval_ms)) {
+    auto count = ctx_.store.count_labelled(ds);
+    if (!count.ok()) {
+      stats_.set_error(count.status().to_string());
+      log->warn("counting labelled rows: {}", count.status().to_string());
+      continue;
+    }
+    stats_.in = *count;
+    bool due;
+    if (trained_at_rows < 0) {
+      due = *count >= settings_.min_rows;
+    } else {
+      int64_t fresh = *count - std::min(trained_at_rows, *count);
+      due = fresh >= settings_.retrain_rows ||
+            (fresh > 0 && now_millis() - trained_at_ms >= settings_.retrain_interval_ms);
+    }
+    if (!due) continue;
+    auto v = train_once();
+    trained_at_ms = now_millis();
+    if (!v.ok()) {
+      stats_.set_error(v.status().to_string());
+      log->error("{}: training failed: {}", ds.name(), v.status().to_string());
+      continue;
+    }
+    trained_at_rows = *count;
+  }
+  stats_.running = false;
+  return Status();
+}
+
+}  // namespace flowcast::stages
