@@ -77,6 +77,9 @@ int open_backends(const Config& config, Backends& b, bool need_bus = true) {
 
 int run_stages(const Config& config, const std::vector<std::string>& stage_names,
                const std::vector<std::string>& datasets, const stages::RunOptions& options) {
+  // Every setting is checked before anything is opened: bad configuration writes nothing.
+  stages::Pipeline::validate(config, stage_names);
+  for (const auto& d : datasets) config.dataset(d);
   Backends b;
   if (int rc = open_backends(config, b)) return rc;
   stages::Pipeline pipeline(config, *b.bus, *b.store, stage_names, datasets);

@@ -2,6 +2,8 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include <unistd.h>
+
 #include <mutex>
 #include <regex>
 
@@ -14,7 +16,9 @@ std::shared_ptr<spdlog::sinks::sink> g_sink;
 std::shared_ptr<spdlog::sinks::sink> sink() {
   if (!g_sink) {
     g_sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-    g_sink->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v");
+    // On a terminal a live status line may sit on the last row: clear it before each log line.
+    std::string prefix = isatty(STDERR_FILENO) ? "\r\033[K" : "";
+    g_sink->set_pattern(prefix + "%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v");
   }
   return g_sink;
 }

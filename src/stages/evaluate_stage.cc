@@ -16,12 +16,13 @@
 namespace flowcast::stages {
 
 EvaluateSettings EvaluateSettings::parse(const ConfigNode& node) {
-  node.expect_keys({"window", "publish_interval", "join_ttl", "batch_size"});
+  node.expect_keys({"window", "publish_interval", "join_ttl", "batch_size", "store_lookup_after"});
   EvaluateSettings s;
   s.window_ms = node.get_duration_ms("window", 60000);
   s.publish_interval_ms = node.get_duration_ms("publish_interval", 5000);
   s.join_ttl_ms = node.get_duration_ms("join_ttl", 600000);
   s.batch_size = node.get_int("batch_size", 5000, 1, 1000000);
+  s.store_lookup_after_ms = node.get_duration_ms("store_lookup_after", 5000);
   if (s.window_ms < 1000) node["window"].fail("must be at least 1s");
   if (s.publish_interval_ms < 100) node["publish_interval"].fail("must be at least 100ms");
   return s;
@@ -74,7 +75,8 @@ Status EvaluateStage::run(std::stop_token stop) {
   std::map<int64_t, std::deque<Joined>> window;                // per model version
   std::map<int64_t, int64_t> joined_total;
 
-  OffsetTracker offsets;
+  OffsetTracker offsets;                       // everything consumed since start
+  std::map<bus::TopicPartition, int64_t> committed;  // what the store holds now
   bus::MessageBatch polled;
   store::SinkBatch batch;
   batch.group = group;
@@ -83,8 +85,10 @@ Status EvaluateStage::run(std::stop_token stop) {
   int64_t last_publish = now_millis(), lag_checked = 0;
   stats_.running = true;
 
+  bool released = false;  // a hold was lifted: offsets may advance without new messages
   auto hold = [&](const Origin& o) { held[o.tp].insert(o.offset); };
   auto release = [&](const Origin& o) {
+    released = true;
     auto& s = held[o.tp];
     if (auto it = s.find(o.offset); it != s.end()) s.erase(it);
   };
@@ -115,13 +119,15 @@ Status EvaluateStage::run(std::stop_token stop) {
   };
 
   auto commit = [&]() -> Status {
-    // Offsets may advance only up to the oldest record still waiting in each partition.
+    // Offsets may advance only up to the oldest record still waiting in each partition; a
+    // partition whose waiting records were released advances even if it had no new messages.
     std::vector<store::OffsetEntry> entries;
     for (auto& [tp, next] : offsets.next()) {
       int64_t safe = next;
       if (auto it = held.find(tp); it != held.end() && !it->second.empty())
         safe = std::min(safe, *it->second.begin());
-      entries.push_back({tp.topic, tp.partition, safe});
+      auto c = committed.find(tp);
+      if (c == committed.end() || c->second != safe) entries.push_back({tp.topic, tp.partition, safe});
     }
     batch.offsets = entries;
     Result<store::CommitResult> result = Status::internal("not run");
@@ -140,7 +146,10 @@ Status EvaluateStage::run(std::stop_token stop) {
       stats_.out.fetch_add(1, std::memory_order_relaxed);
     }
     std::vector<bus::PartitionOffset> bus_offsets;
-    for (const auto& e : entries) bus_offsets.push_back({{e.topic, e.partition}, e.next_offset});
+    for (const auto& e : entries) {
+      committed[{e.topic, e.partition}] = e.next_offset;
+      bus_offsets.push_back({{e.topic, e.partition}, e.next_offset});
+    }
     (void)consumer->commit(bus_offsets);  // informational copy; the store holds the truth
     batch.evaluations.clear();
     batch.metrics.clear();
@@ -214,6 +223,28 @@ Status EvaluateStage::run(std::stop_token stop) {
       recent_order.pop_front();
     }
     if (now - lag_checked > 1000) {
+      // A prediction still waiting after a few seconds may have had its outcome read before a
+      // restart (or dropped from the recent cache): the store holds every ingested outcome.
+      int64_t looked_up = 0;
+      for (auto it = waiting_predictions.begin();
+           it != waiting_predictions.end() && looked_up < settings_.batch_size;) {
+        if (it->second.front().origin.arrived_ms > now - settings_.store_lookup_after_ms) {
+          ++it;
+          continue;
+        }
+        ++looked_up;
+        auto stored = ctx_.store.get_record(ds, it->first);
+        if (!stored.ok() || !stored->has_value() || !(*stored)->has(ds.target_index())) {
+          ++it;
+          continue;
+        }
+        double actual = (*stored)->number(ds.target_index());
+        for (const auto& w : it->second) {
+          join(it->first, w.version, w.prediction, actual);
+          release(w.origin);
+        }
+        it = waiting_predictions.erase(it);
+      }
       int64_t expired = 0;
       for (auto it = waiting_predictions.begin(); it != waiting_predictions.end();) {
         auto& list = it->second;
@@ -248,14 +279,14 @@ Status EvaluateStage::run(std::stop_token stop) {
     stats_.pending = int64_t(waiting_predictions.size() + waiting_outcomes.size());
     stats_.idle = polled.empty() && stats_.lag.load() == 0 && batch.evaluations.empty();
 
-    if (!batch.evaluations.empty() || !offsets.empty()) {
+    if (!batch.evaluations.empty() || !polled.empty() || !dlq.empty() || released) {
+      released = false;
       dlq.flush(*producer);
       Status c = commit();
       if (!c.ok()) {
         if (stopping) break;
         return c.with_context("evaluate commit");
       }
-      offsets.clear();
     }
     if (now - last_publish >= settings_.publish_interval_ms || stopping) {
       last_publish = now;

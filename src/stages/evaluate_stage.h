@@ -9,7 +9,8 @@
 //
 // Settings (stages.evaluate): window (60s), publish_interval (5s), join_ttl (10m: how long an
 // unmatched prediction or outcome waits before it is dropped and counted as unjoined),
-// batch_size (5000).
+// batch_size (5000), store_lookup_after (5s: a prediction waiting this long is joined with the
+// outcome the store holds, if ingest stored one; this covers outcomes read before a restart).
 #pragma once
 
 #include "stages/stage.h"
@@ -21,6 +22,7 @@ struct EvaluateSettings {
   int64_t publish_interval_ms = 5000;
   int64_t join_ttl_ms = 600000;
   int64_t batch_size = 5000;
+  int64_t store_lookup_after_ms = 5000;
   static EvaluateSettings parse(const ConfigNode& node);
 };
 

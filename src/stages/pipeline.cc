@@ -123,7 +123,7 @@ std::string Pipeline::status_line(double interval_s) {
       part += buf;
     };
     if (produced >= 0) add(" produced %lld (%.0f/s)", (long long)produced, rps);
-    if (ingested >= 0) add(" stored %lld", (long long)ingested);
+    if (ingested >= 0) add(" ingested %lld", (long long)ingested);
     if (predicted >= 0) add(" predicted %lld (%.0f/s)", (long long)predicted, pps);
     if (p99 > 0) add(" p99 %.1fms", double(p99) / 1000);
     add(" lag %lld", (long long)lag);
@@ -220,7 +220,18 @@ Status Pipeline::run(const RunOptions& options, const std::atomic<int>& interrup
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       print_status(false);
     }
-    if (quiet < 10) log->warn("stopping before every stage caught up (drain timeout or interrupt)");
+    if (quiet < 10) {
+      std::string behind;
+      for (const auto& e : entries_) {
+        const auto& st = e.stage->stats();
+        const std::string n = e.stage->name();
+        if ((n == "ingest" || n == "predict" || n == "evaluate") &&
+            (!st.idle.load() || st.pending.load() != 0))
+          behind += fmt::format(" {}[{}] (lag {}, waiting {})", n, e.dataset, st.lag.load(),
+                                st.pending.load());
+      }
+      log->warn("stopping before every stage caught up (drain timeout or interrupt):{}", behind);
+    }
   }
   // Phase 3: stop the rest; evaluate publishes its last figures on the way out.
   for (auto& s : stops) s.request_stop();

@@ -9,7 +9,7 @@ namespace flowcast::stages {
 
 TrainSettings TrainSettings::parse(const ConfigNode& node) {
   node.expect_keys({"min_rows", "retrain_rows", "retrain_interval", "max_rows",
-                    "validation_fraction", "poll_interval", "auto_promote"});
+                    "validation_fraction", "poll_interval", "auto_promote", "mature_after"});
   TrainSettings s;
   s.min_rows = node.get_int("min_rows", 1000, 10);
   s.retrain_rows = node.get_int("retrain_rows", 10000, 1);
@@ -20,6 +20,7 @@ TrainSettings TrainSettings::parse(const ConfigNode& node) {
     node["validation_fraction"].fail("must be at least 0 and below 0.9");
   s.poll_interval_ms = node.get_duration_ms("poll_interval", 2000);
   s.auto_promote = node.get_bool("auto_promote", true);
+  s.mature_after_ms = node.get_duration_ms("mature_after", 0);
   return s;
 }
 
@@ -34,6 +35,17 @@ Result<int64_t> TrainStage::train_once() {
   FC_RETURN_IF_ERROR(ctx_.store.scan_labelled(ds, settings_.max_rows,
                                               [&](const Record& r) { rows.push_back(r); }));
   const double read_s = double(mono_nanos() - read_start) / 1e9;
+  if (settings_.mature_after_ms > 0 && !rows.empty()) {
+    // Rows arrive oldest first: keep those at least mature_after older than the newest.
+    const int et = ds.event_time_index();
+    const double cutoff = rows.back().number(et) - double(settings_.mature_after_ms) * 1000.0;
+    size_t keep = 0;
+    while (keep < rows.size() && rows[keep].number(et) <= cutoff) ++keep;
+    rows.resize(keep);
+  }
+  if (int64_t(rows.size()) < settings_.min_rows)
+    return Status::unavailable("only " + std::to_string(rows.size()) + " mature labelled rows (" +
+                               "min_rows is " + std::to_string(settings_.min_rows) + ")");
   const int64_t n = int64_t(rows.size());
   ml::TrainOptions opts;
   opts.validation_fraction = settings_.validation_fraction;
@@ -94,6 +106,10 @@ Status TrainStage::run(std::stop_token stop) {
     }
     if (!due) continue;
     auto v = train_once();
+    if (!v.ok() && v.status().code() == StatusCode::kUnavailable && trained_at_rows < 0) {
+      log->debug("{}: {}", ds.name(), v.status().message());
+      continue;  // not enough mature rows yet
+    }
     trained_at_ms = now_millis();
     if (!v.ok()) {
       stats_.set_error(v.status().to_string());

@@ -4,7 +4,11 @@
 // `auto_promote: false`, in which case it waits as a candidate for a promotion.
 //
 // Settings (stages.train): min_rows (1000), retrain_rows (10000), retrain_interval (5m),
-// max_rows (1000000), validation_fraction (0.1), poll_interval (2s), auto_promote (true).
+// max_rows (1000000), validation_fraction (0.1), poll_interval (2s), auto_promote (true),
+// mature_after (0): train only on rows whose event time is at least this much older than the
+// newest labelled row. Outcomes arrive late, and the ones that arrive first are biased (for taxi:
+// short trips finish first); waiting until a request's outcome has surely arrived removes that
+// survivorship bias from the training set.
 #pragma once
 
 #include "stages/stage.h"
@@ -19,6 +23,7 @@ struct TrainSettings {
   double validation_fraction = 0.1;
   int64_t poll_interval_ms = 2000;
   bool auto_promote = true;
+  int64_t mature_after_ms = 0;
   static TrainSettings parse(const ConfigNode& node);
 };
 
