@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "ml/ridge_learner.h"
@@ -71,6 +72,11 @@ Status XgboostLearner::fit(Matrix train, const float* y, Matrix validation, cons
     }
   }
   if (rounds < 1) return Status::invalid("model.params.rounds must be at least 1");
+  // Training shares the machine with the stages that score the stream: leave them a core.
+  if (!params.count("nthread")) {
+    unsigned cores = std::thread::hardware_concurrency();
+    params["nthread"] = std::to_string(cores > 1 ? cores - 1 : 1);
+  }
 
   DMatrix dtrain, dval;
   FC_RETURN_IF_ERROR(dtrain.create(train, y));

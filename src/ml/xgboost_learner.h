@@ -5,7 +5,8 @@
 //   early_stopping_rounds (30)   stop when validation RMSE has not improved for this many rounds
 //                                (the saved model keeps the best round)
 // Defaults set unless overridden: objective=reg:squarederror, tree_method=hist, max_depth=8,
-// eta=0.1, subsample=0.8, colsample_bytree=0.8, min_child_weight=5.
+// eta=0.1, subsample=0.8, colsample_bytree=0.8, min_child_weight=5, and nthread = cores - 1
+// (training leaves a core to the stages that score the stream). Prediction uses one thread.
 #pragma once
 
 #include <map>
