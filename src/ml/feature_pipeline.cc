@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <tuple>
 
 #include "core/config_error.h"
 #include "core/time_util.h"
@@ -37,7 +38,7 @@ constexpr KindInfo kKinds[] = {
     {"numeric", 1},      {"log1p", 1},        {"haversine_km", 4}, {"manhattan_km", 4},
     {"bearing_deg", 4},  {"hour", 1},         {"weekday", 1},      {"month", 1},
     {"day_of_year", 1},  {"equals", 1},       {"one_hot", 1},      {"target_encode", 1},
-    {"distance_km", 2},
+    {"distance_km", 2},  {"ratio", 2},        {"group_distance_km", 3},
 };
 
 double param_double(const FeatureSpec& f, const std::string& key, double fallback,
@@ -138,6 +139,19 @@ void FeaturePipeline::fit(std::span<const Record> rows, std::span<const double> 
       s.vocabulary.clear();
       for (size_t i = 0; i < sorted.size() && static_cast<int>(i) < s.max_values; ++i)
         s.vocabulary.push_back(sorted[i].first);
+    } else if (s.kind == "group_distance_km") {
+      std::unordered_map<std::string, std::tuple<double, double, int64_t>> sums;
+      for (const auto& r : rows) {
+        double la = r.number(s.inputs[1]), lo = r.number(s.inputs[2]);
+        if (!r.has(s.inputs[0]) || std::isnan(la + lo)) continue;
+        auto& e = sums[category_of(r, s.inputs[0])];
+        std::get<0>(e) += la;
+        std::get<1>(e) += lo;
+        std::get<2>(e)++;
+      }
+      s.centres.clear();
+      for (const auto& [k, e] : sums)
+        s.centres[k] = {std::get<0>(e) / double(std::get<2>(e)), std::get<1>(e) / double(std::get<2>(e))};
     } else if (s.kind == "target_encode") {
       std::unordered_map<std::string, std::pair<double, int64_t>> sums;
       for (size_t i = 0; i < rows.size() && i < targets.size(); ++i)
@@ -201,6 +215,16 @@ void FeaturePipeline::transform(const Record& r, float* out) const {
       }
     } else if (s.kind == "equals") {
       if (r.has(a)) v = category_of(r, a) == s.value ? 1.0f : 0.0f;
+    } else if (s.kind == "ratio") {
+      double x = r.number(s.inputs[0]), y = r.number(s.inputs[1]);
+      if (!std::isnan(x + y) && y != 0) v = static_cast<float>(x / y);
+    } else if (s.kind == "group_distance_km") {
+      if (r.has(a)) {
+        auto it = s.centres.find(category_of(r, a));
+        double la = r.number(s.inputs[1]), lo = r.number(s.inputs[2]);
+        if (it != s.centres.end() && !std::isnan(la + lo))
+          v = static_cast<float>(haversine_km(la, lo, it->second.first, it->second.second));
+      }
     } else if (s.kind == "target_encode") {
       v = s.default_encoding;
       if (r.has(a)) {
@@ -217,6 +241,11 @@ nlohmann::json FeaturePipeline::to_json() const {
   for (const auto& s : steps_) {
     nlohmann::json j = {{"name", s.name}, {"kind", s.kind}};
     if (s.kind == "one_hot") j["vocabulary"] = s.vocabulary;
+    if (s.kind == "group_distance_km") {
+      nlohmann::json c = nlohmann::json::object();
+      for (const auto& [k, v] : s.centres) c[k] = {v.first, v.second};
+      j["centres"] = c;
+    }
     if (s.kind == "target_encode") {
       j["default"] = s.default_encoding;
       nlohmann::json enc = nlohmann::json::object();
@@ -242,6 +271,10 @@ FeaturePipeline FeaturePipeline::from_json(const DatasetSpec& spec, const nlohma
                                      j.at("name").get<std::string>() + "', the dataset declares '" +
                                      s.name + "'");
     if (j.contains("vocabulary")) s.vocabulary = j["vocabulary"].get<std::vector<std::string>>();
+    if (j.contains("centres")) {
+      for (auto it = j["centres"].begin(); it != j["centres"].end(); ++it)
+        s.centres[it.key()] = {it.value()[0].get<double>(), it.value()[1].get<double>()};
+    }
     if (j.contains("encoding")) {
       s.default_encoding = j.at("default").get<float>();
       for (auto it = j["encoding"].begin(); it != j["encoding"].end(); ++it)

@@ -18,6 +18,9 @@
 //   one_hot [x] max_values: K    one feature per frequent value (top K in training), plus "other"
 //   target_encode [x] smoothing: S   smoothed mean target per value; unseen values get the mean
 //   distance_km [lat, lon] lat: L lon: M   distance from a fixed point
+//   ratio [a, b]                 a / b (NaN when b is 0 or either is absent)
+//   group_distance_km [group, lat, lon]   distance from the group's centre (the mean lat/lon of
+//                                the group's training rows, e.g. a city's); unseen groups: NaN
 //
 // Thread-safety: transform() is const and safe to call concurrently.
 #pragma once
@@ -62,6 +65,7 @@ class FeaturePipeline {
     double lat = 0, lon = 0;                            // distance_km
     std::vector<std::string> vocabulary;                // one_hot, fitted
     std::unordered_map<std::string, float> encoding;    // target_encode, fitted
+    std::unordered_map<std::string, std::pair<double, double>> centres;  // group_distance_km
     float default_encoding = 0;                         // target_encode, fitted
     size_t width() const;
   };

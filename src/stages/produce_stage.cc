@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/time_util.h"
 #include "stages/csv_replay_source.h"
+#include "stages/realty_generator.h"
 #include "stages/stage_util.h"
 #include "stages/taxi_generator.h"
 
@@ -31,6 +32,10 @@ ProduceSettings ProduceSettings::parse(const ConfigNode& node, const DatasetSpec
   auto t = parse_timestamp_micros(start);
   if (!t) node["start_time"].fail("expected a timestamp such as 2016-03-07 00:00:00");
   s.start_time_us = *t;
+  s.cities = node.get_string("cities", "");
+  s.streets = node.get_string("streets", "");
+  s.request_share = node.get_double("request_share", 0.2);
+  if (s.request_share < 0 || s.request_share > 1) node["request_share"].fail("must be between 0 and 1");
   return s;
 }
 
@@ -50,8 +55,22 @@ Result<std::unique_ptr<EventSource>> make_event_source(const ProduceSettings& s,
     return std::unique_ptr<EventSource>(
         std::make_unique<TaxiGenerator>(dataset, seed, s.limit, prefix));
   }
+  if (s.generator == "realty") {
+    std::vector<RealtyCity> cities = builtin_cities();
+    std::vector<RealtyStreet> streets = builtin_streets();
+    if (!s.cities.empty()) {
+      FC_ASSIGN_OR_RETURN(cities, load_cities(s.cities));
+    }
+    if (!s.streets.empty()) {
+      FC_ASSIGN_OR_RETURN(streets, load_streets(s.streets));
+    }
+    uint64_t seed = s.seed ? s.seed : std::random_device{}();
+    std::string prefix = "r" + std::to_string(s.seed ? int64_t(s.seed) : now_millis() % 100000000000LL) + "-";
+    return std::unique_ptr<EventSource>(std::make_unique<RealtyGenerator>(
+        dataset, std::move(cities), std::move(streets), seed, s.limit, s.request_share, prefix));
+  }
   throw ConfigError("stages.produce.generator",
-                    "unknown generator '" + s.generator + "' (expected taxi or csv)");
+                    "unknown generator '" + s.generator + "' (expected taxi, realty or csv)");
 }
 
 ProduceStage::ProduceStage(const StageContext& ctx, ProduceSettings settings)
@@ -70,28 +89,32 @@ Status ProduceStage::run(std::stop_token stop) {
     bool operator>(const Pending& o) const { return due_ns > o.due_ns; }
   };
   std::priority_queue<Pending, std::vector<Pending>, std::greater<>> outcomes;
-  std::vector<std::string> keys, values;
+  // One outbox per topic: a tick may emit requests, observations and outcomes.
+  struct Outbox {
+    std::vector<std::string> keys, values;
+  };
+  Outbox requests, observations, due_outcomes;
   std::vector<bus::OutMessage> msgs;
 
-  auto send = [&](const std::string& topic) -> Status {
-    if (values.empty()) return Status();
+  auto send = [&](Outbox& box, const std::string& topic) -> Status {
+    if (box.values.empty()) return Status();
     msgs.clear();
-    for (size_t i = 0; i < values.size(); ++i) msgs.push_back({keys[i], values[i]});
+    for (size_t i = 0; i < box.values.size(); ++i) msgs.push_back({box.keys[i], box.values[i]});
     Status s = retry_transient(stop, "produce", "producing to " + topic,
                                [&] { return producer->produce(topic, msgs); },
                                [&](const Status& e) { stats_.set_error(e.to_string()); });
-    if (s.ok()) stats_.out.fetch_add(int64_t(values.size()), std::memory_order_relaxed);
-    keys.clear();
-    values.clear();
+    if (s.ok()) stats_.out.fetch_add(int64_t(box.values.size()), std::memory_order_relaxed);
+    box.keys.clear();
+    box.values.clear();
     return s;
   };
   auto send_due_outcomes = [&](int64_t now_ns) -> Status {
     while (!outcomes.empty() && outcomes.top().due_ns <= now_ns) {
-      keys.push_back(outcomes.top().key);
-      values.push_back(outcomes.top().value);
+      due_outcomes.keys.push_back(outcomes.top().key);
+      due_outcomes.values.push_back(outcomes.top().value);
       outcomes.pop();
     }
-    return send(ds.topics().outcomes);
+    return send(due_outcomes, ds.topics().outcomes);
   };
 
   log->info("{}: producing {} at {:.0f}/s (speed-up {:.0f}x){}", ds.name(),
@@ -109,7 +132,6 @@ Status ProduceStage::run(std::stop_token stop) {
     int64_t due = static_cast<int64_t>(elapsed_s * settings_.rate) - emitted;
     due = std::min<int64_t>(due, 20000);
     const int64_t sim_us = settings_.start_time_us + int64_t(elapsed_s * settings_.speedup * 1e6);
-    std::string requests_topic;
     while (!exhausted && due-- > 0) {
       if (!source->next(ev, sim_us)) {
         exhausted = true;
@@ -117,14 +139,15 @@ Status ProduceStage::run(std::stop_token stop) {
       }
       ++emitted;
       stats_.in.fetch_add(1, std::memory_order_relaxed);
-      keys.push_back(ev.record.key);
-      values.emplace_back();
       if (ev.kind == GeneratedEvent::Kind::kObservation) {
-        codec.encode(ev.record, RecordRole::kObservation, values.back());
-        FC_RETURN_IF_ERROR(send(ds.topics().observations));
+        observations.keys.push_back(ev.record.key);
+        observations.values.emplace_back();
+        codec.encode(ev.record, RecordRole::kObservation, observations.values.back());
         continue;
       }
-      codec.encode(ev.record, RecordRole::kRequest, values.back());
+      requests.keys.push_back(ev.record.key);
+      requests.values.emplace_back();
+      codec.encode(ev.record, RecordRole::kRequest, requests.values.back());
       if (ev.kind == GeneratedEvent::Kind::kRequestThenOutcome) {
         Pending p;
         p.due_ns = now + int64_t(ev.outcome_delay_s / settings_.speedup * 1e9);
@@ -133,7 +156,8 @@ Status ProduceStage::run(std::stop_token stop) {
         outcomes.push(std::move(p));
       }
     }
-    FC_RETURN_IF_ERROR(send(ds.topics().requests));
+    FC_RETURN_IF_ERROR(send(observations, ds.topics().observations));
+    FC_RETURN_IF_ERROR(send(requests, ds.topics().requests));
     FC_RETURN_IF_ERROR(send_due_outcomes(mono_nanos()));
     if (exhausted && outcomes.empty()) break;
     // Sleep until the next request or outcome is due, at most 20 ms.

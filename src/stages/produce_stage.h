@@ -1,8 +1,10 @@
 // ProduceStage: emulates the users' event sources. Emits requests at `rate` per second and each
 // request's outcome later (its event-time delay divided by `speedup`), or observations.
 //
-// Settings (stages.produce): generator (taxi | csv; default: csv when `csv` is set, else the
-// dataset's name), csv PATH, loops (1), rate (200/s), speedup (60), limit (0 = endless), seed.
+// Settings (stages.produce): generator (taxi | realty | csv; default: csv when `csv` is set,
+// else the dataset's name), csv PATH, loops (1), rate (200/s), speedup (60), limit (0 =
+// endless), seed, start_time; for realty also cities PATH, streets PATH (built-in lists without
+// them) and request_share (0.2: the share of events that are price requests, not listings).
 // At stop, outcomes still waiting are sent at once, so a bounded run loses none.
 #pragma once
 
@@ -22,6 +24,8 @@ struct ProduceSettings {
   int64_t limit = 0;
   uint64_t seed = 0;  // 0: random
   int64_t start_time_us = 0;  // simulated clock start (synthetic generators)
+  std::string cities, streets;  // realty: hflabs/city and street-stem CSVs
+  double request_share = 0.2;   // realty: share of price requests among the events
   static ProduceSettings parse(const ConfigNode& node, const DatasetSpec& dataset);
 };
 
