@@ -1,0 +1,145 @@
+// The realty example: the generator's pricing function, real city and street files, model
+// quality against the known noise floor, and the whole pipeline on generated listings.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+
+#include "cli/backends.h"
+#include "ml/trainer.h"
+#include "stages/pipeline.h"
+#include "stages/realty_generator.h"
+#include "support/test_support.h"
+
+namespace flowcast::stages {
+namespace {
+
+Config realty_config(const std::vector<std::string>& overrides = {}) {
+  return Config::load((testing::source_dir() / "examples" / "realty.yaml").string(), overrides);
+}
+
+TEST(RealtyGenerator, PricesFollowThePricingFunction) {
+  Config config = realty_config();
+  const DatasetSpec& ds = config.dataset("realty");
+  RealtyGenerator gen(ds, builtin_cities(), builtin_streets(), 3, 0, 0.2, "r-");
+  GeneratedEvent ev;
+  std::map<std::string, std::pair<double, int>> ppm2;  // city -> sum of price per m2, count
+  int requests = 0, first_floor = 0;
+  double ape = 0;
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) {
+    ASSERT_TRUE(gen.next(ev, 0));
+    const Record& r = ev.record;
+    double price = r.number(ds.target_index());
+    double area = r.number(ds.field_index("total_area"));
+    ASSERT_GT(price, 100000);
+    auto& e = ppm2[*r.text(ds.field_index("city"))];
+    e.first += price / area;
+    e.second++;
+    requests += ev.kind == GeneratedEvent::Kind::kRequestThenOutcome;
+    first_floor += r.number(ds.field_index("floor")) == 1;
+    ape += std::fabs(gen.last_noiseless_price() - price) / price;
+  }
+  auto mean = [&](const char* city) { return ppm2[city].first / ppm2[city].second; };
+  EXPECT_GT(mean("Москва"), 2.0 * mean("Курск"));
+  EXPECT_GT(mean("Санкт-Петербург"), mean("Новосибирск"));
+  EXPECT_NEAR(double(requests) / n, 0.2, 0.02);
+  EXPECT_GT(first_floor, 0);
+  // The noise floor: predicting the noiseless price gives MAPE ~ 8% with sigma 0.10.
+  EXPECT_NEAR(ape / n, 0.080, 0.005);
+}
+
+TEST(RealtyGenerator, ReadsTheRealCityAndStreetFiles) {
+  auto cities = testing::shared_data("ru-cities/city.csv");
+  auto streets = testing::shared_data("ru-streets/street_counts.csv");
+  if (!cities || !streets) GTEST_SKIP() << "../shared/data is absent (a fresh clone has no ../shared)";
+  auto c = load_cities(cities->string());
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_GT(c->size(), 1000u);
+  bool moscow = false;
+  for (const auto& city : *c) moscow |= city.name == "Москва" && city.population > 10000000;
+  EXPECT_TRUE(moscow) << "federal cities take their name from the region column";
+  auto s = load_streets(streets->string());
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  EXPECT_GT(s->size(), 5000u);
+}
+
+TEST(RealtyGenerator, ACityFileWithoutTheColumnsNamesThem) {
+  testing::TempDir dir;
+  std::string path = dir.str() + "/cities.csv";
+  std::ofstream(path) << "name,lat,lon\nX,1,2\n";
+  auto c = load_cities(path);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find(
+                "expected columns: federal_district, region, city, geo_lat, geo_lon, population"),
+            std::string::npos)
+      << c.status().message();
+}
+
+TEST(RealtyModel, MapeIsCloseToTheNoiseFloor) {
+  Config config = realty_config();
+  const DatasetSpec& ds = config.dataset("realty");
+  RealtyGenerator gen(ds, builtin_cities(), builtin_streets(), 11, 0, 0.0, "m-");
+  std::vector<Record> train, test;
+  std::vector<double> noiseless;
+  GeneratedEvent ev;
+  for (int i = 0; i < 50000; ++i) {
+    gen.next(ev, int64_t(i) * 1000000);
+    if (i < 42000) {
+      train.push_back(ev.record);
+    } else {
+      test.push_back(ev.record);
+      noiseless.push_back(gen.last_noiseless_price());
+    }
+  }
+  auto outcome = ml::train_model(ds, std::move(train), {});
+  ASSERT_TRUE(outcome.ok()) << outcome.status().to_string();
+  std::vector<const Record*> ptrs;
+  std::vector<double> actual;
+  for (const auto& r : test) {
+    ptrs.push_back(&r);
+    actual.push_back(r.number(ds.target_index()));
+  }
+  std::vector<double> pred(test.size());
+  ASSERT_TRUE(outcome->model->predict(ptrs, pred.data()).ok());
+  double model_mape = ml::compute_metrics(pred, actual).mape;
+  double floor_mape = ml::compute_metrics(noiseless, actual).mape;
+  std::printf("realty: model MAPE %.4f, noise floor %.4f, ratio %.3f\n", model_mape, floor_mape,
+              model_mape / floor_mape);
+  EXPECT_LT(model_mape / floor_mape, 1.2);
+}
+
+TEST(RealtyPipeline, ListingsRequestsAndSalesFlowWithoutLoss) {
+  testing::TempDir dir;
+  Config config = realty_config({"bus=local:" + dir.str() + "/bus",
+                                 "store=sqlite:" + dir.str() + "/db", "log_level=warn",
+                                 "stages.produce.rate=5000", "stages.produce.limit=5000",
+                                 "stages.produce.seed=5", "stages.train.min_rows=1000",
+                                 "stages.train.poll_interval=200ms",
+                                 "datasets.realty.model.params.rounds=50"});
+  auto bus = cli::open_bus(config);
+  auto store = cli::open_store(config);
+  ASSERT_TRUE(bus.ok() && store.ok());
+  Pipeline pipeline(config, **bus, **store, {"produce", "ingest", "train", "predict", "evaluate"}, {});
+  ASSERT_TRUE(pipeline.prepare().ok());
+  RunOptions options;
+  options.status_line = false;
+  std::atomic<int> interrupted{0};
+  ASSERT_TRUE(pipeline.run(options, interrupted).ok());
+  auto st = (*store)->stats(config.dataset("realty"));
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->records, 5000);
+  EXPECT_EQ(st->labelled, 5000) << "every listing and every sold request has its price";
+  EXPECT_GT(st->predictions, 700);
+  EXPECT_EQ(st->predicted_keys, st->predictions) << "a request scored twice";
+  int64_t requests_read = -1;
+  for (const auto& e : pipeline.stages())
+    if (e.stage->name() == "predict") requests_read = e.stage->stats().in.load();
+  EXPECT_EQ(st->predictions, requests_read) << "a price request without an answer";
+  EXPECT_EQ(st->evaluations, st->predictions) << "a request's sale left unjoined";
+  for (const auto& e : pipeline.stages()) EXPECT_EQ(e.stage->stats().dlq.load(), 0) << e.stage->name();
+}
+
+}  // namespace
+}  // namespace flowcast::stages
