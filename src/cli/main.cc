@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <iostream>
 
@@ -14,6 +15,7 @@
 #include "core/json_codec.h"
 #include "core/log.h"
 #include "core/time_util.h"
+#include "stages/file_ingest.h"
 #include "stages/pipeline.h"
 #include "stages/serving_model.h"
 #include "stages/train_stage.h"
@@ -147,6 +149,38 @@ int predict_once(const Config& config, const std::vector<std::string>& datasets,
   return 0;
 }
 
+const DatasetSpec& pick_dataset(const Config& config, const std::vector<std::string>& names,
+                                const char* what) {
+  if (names.size() > 1) throw ConfigError("--dataset", std::string(what) + " takes one dataset");
+  if (names.empty()) {
+    if (config.datasets().size() > 1)
+      throw ConfigError("--dataset", std::string(what) + " needs --dataset NAME: the configuration has several");
+    return config.datasets().front();
+  }
+  return config.dataset(names.front());
+}
+
+int ingest_csv_file(const Config& config, const std::vector<std::string>& names,
+                    const std::string& csv, std::string rejects, int64_t batch_size) {
+  const DatasetSpec& ds = pick_dataset(config, names, "ingest-file");
+  Backends b;
+  if (int rc = open_backends(config, b, false)) return rc;
+  if (rejects.empty()) rejects = std::filesystem::path(csv).stem().string() + ".rejects.csv";
+  stages::FileIngestOptions options{csv, rejects, batch_size, true};
+  auto summary = stages::ingest_file(ds, *b.store, options, g_interrupted);
+  if (!summary.ok()) {
+    std::fprintf(stderr, "flowcast: %s\n", summary.status().to_string().c_str());
+    return summary.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  std::printf("%s: loaded %lld rows into %s (dataset %s) in %.1f s, %.0f rows/s", csv.c_str(),
+              (long long)summary->loaded, b.store->describe().c_str(), ds.name().c_str(),
+              summary->seconds, summary->seconds > 0 ? double(summary->loaded) / summary->seconds : 0);
+  if (summary->rejected > 0)
+    std::printf("; %lld rows rejected, see %s", (long long)summary->rejected, rejects.c_str());
+  std::printf("\n");
+  return 0;
+}
+
 int show_status(const Config& config, const std::vector<std::string>& names) {
   Backends b;
   if (int rc = open_backends(config, b, false)) return rc;
@@ -247,6 +281,18 @@ int main_impl(int argc, char** argv) {
   single["predict"]->add_option("--once", once_json,
                                 "Score this one JSON record, print the prediction and exit");
 
+  std::string ingest_csv, rejects_path;
+  int64_t ingest_batch = 5000;
+  auto* ingest_file = app.add_subcommand(
+      "ingest-file", "Bulk-load a CSV of labelled records into the store (through `columns:`)");
+  ingest_file->add_option("FILE", ingest_csv, "CSV with a header row")->required()->check(CLI::ExistingFile);
+  add_common(ingest_file, common);
+  ingest_file->add_option("--rejects", rejects_path,
+                          "Where rejected rows go as line,reason (default: FILE's name + .rejects.csv)");
+  ingest_file->add_option("--batch-size", ingest_batch, "Rows per store transaction")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+
   auto* status = app.add_subcommand("status", "Show what the store holds: rows, models, latest quality");
   add_common(status, common);
   auto* check = app.add_subcommand("check", "Validate a configuration file and exit");
@@ -308,6 +354,9 @@ int main_impl(int argc, char** argv) {
       return 0;
     }
     if (app.got_subcommand(status)) return show_status(load_config(common, {}), common.datasets);
+    if (app.got_subcommand(ingest_file))
+      return ingest_csv_file(load_config(common, {}), common.datasets, ingest_csv, rejects_path,
+                             ingest_batch);
     if (app.got_subcommand(single["train"]) && train_once) {
       Config config = load_config(common, {});
       Backends b;

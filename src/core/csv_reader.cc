@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 
 #include "core/time_util.h"
 
@@ -21,6 +22,7 @@ CsvReader::~CsvReader() {
 
 int CsvReader::getc() {
   if (pos_ == len_) {
+    consumed_ += int64_t(len_);
     len_ = std::fread(buf_.data(), 1, buf_.size(), file_);
     pos_ = 0;
     if (len_ == 0) return EOF;
@@ -78,7 +80,9 @@ bool CsvReader::next(std::vector<std::string>& cells, std::string* error) {
   (void)any;
 }
 
-Status parse_text_value(const FieldSpec& f, std::string_view s, Value& out) {
+Status parse_text_value(const FieldSpec& f, std::string_view s, Value& out,
+                        const ColumnMapping* mapping) {
+  const double scale = mapping ? mapping->scale : 1.0;
   auto fail = [&](const std::string& what) {
     return Status::invalid("field '" + f.name + "': " + what + ", got '" +
                            std::string(s.substr(0, 40)) + "'");
@@ -98,7 +102,15 @@ Status parse_text_value(const FieldSpec& f, std::string_view s, Value& out) {
     case FieldType::kInt: {
       int64_t v;
       auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-      if (ec != std::errc() || p != s.data() + s.size()) return fail("expected an integer");
+      if (ec != std::errc() || p != s.data() + s.size()) {
+        double d;  // "12.0" or a scaled value
+        auto [p2, ec2] = std::from_chars(s.data(), s.data() + s.size(), d);
+        if (ec2 != std::errc() || p2 != s.data() + s.size() || d * scale != std::floor(d * scale))
+          return fail("expected an integer");
+        v = static_cast<int64_t>(d * scale);
+      } else if (scale != 1) {
+        v = static_cast<int64_t>(std::llround(double(v) * scale));
+      }
       FC_RETURN_IF_ERROR(bounds(double(v)));
       out = v;
       return Status();
@@ -108,7 +120,15 @@ Status parse_text_value(const FieldSpec& f, std::string_view s, Value& out) {
     case FieldType::kLongitude: {
       double v;
       auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-      if (ec != std::errc() || p != s.data() + s.size()) return fail("expected a number");
+      if (ec != std::errc() || p != s.data() + s.size()) {
+        // Decimal commas, as in many European exports: "54,3".
+        std::string t(s);
+        for (char& ch : t)
+          if (ch == ',') ch = '.';
+        auto [p2, ec2] = std::from_chars(t.data(), t.data() + t.size(), v);
+        if (ec2 != std::errc() || p2 != t.data() + t.size()) return fail("expected a number");
+      }
+      v *= scale;
       FC_RETURN_IF_ERROR(bounds(v));
       out = v;
       return Status();
@@ -124,6 +144,14 @@ Status parse_text_value(const FieldSpec& f, std::string_view s, Value& out) {
       out = std::string(s);
       return Status();
     case FieldType::kTimestamp: {
+      if (mapping && !mapping->format.empty()) {
+        std::tm tm{};
+        std::string text(s);
+        const char* end = strptime(text.c_str(), mapping->format.c_str(), &tm);
+        if (!end || *end != '\0') return fail("expected a timestamp in the format " + mapping->format);
+        out = int64_t(timegm(&tm)) * 1000000;
+        return Status();
+      }
       auto ts = parse_timestamp_micros(s);
       if (!ts) return fail("expected a timestamp (YYYY-MM-DD HH:MM:SS)");
       out = *ts;
@@ -139,13 +167,21 @@ Result<std::unique_ptr<CsvRecordReader>> CsvRecordReader::open(const std::string
   auto r = std::unique_ptr<CsvRecordReader>(new CsvRecordReader());
   FC_ASSIGN_OR_RETURN(r->csv_, CsvReader::open(path));
   r->spec_ = &spec;
+  r->need_target_ = need_target;
   std::vector<std::string> header;
   if (!r->csv_->next(header)) return Status::invalid(path + ": the file is empty (no header row)");
   std::vector<bool> seen(spec.fields().size(), false);
   for (auto& h : header) {
     if (!h.empty() && static_cast<unsigned char>(h[0]) == 0xEF && h.size() >= 3) h = h.substr(3);  // BOM
-    int idx = spec.field_index(h);
+    const ColumnMapping* mapping = nullptr;
+    for (const auto& m : spec.columns())
+      if (m.column == h) mapping = &m;
+    // A field that a mapping feeds from another column is not also read from its own name.
+    bool renamed_away = false;
+    for (const auto& m : spec.columns()) renamed_away |= !mapping && m.field == h && m.column != h;
+    int idx = mapping ? spec.field_index(mapping->field) : renamed_away ? -1 : spec.field_index(h);
     r->column_field_.push_back(idx);
+    r->column_mapping_.push_back(mapping);
     if (idx >= 0) seen[size_t(idx)] = true;
   }
   for (size_t i = 0; i < spec.fields().size(); ++i) {
@@ -153,8 +189,13 @@ Result<std::unique_ptr<CsvRecordReader>> CsvRecordReader::open(const std::string
     bool needed = static_cast<int>(i) == spec.key_index() ||
                   (f.role == FieldRole::kRequest && f.required) ||
                   (need_target && static_cast<int>(i) == spec.target_index());
-    if (needed && !seen[i])
-      return Status::invalid(path + ": missing required column '" + f.name + "'");
+    if (needed && !seen[i]) {
+      std::string column = f.name;
+      for (const auto& m : spec.columns())
+        if (m.field == f.name) column = m.column;
+      return Status::invalid(path + ": missing required column '" + column + "'" +
+                             (column != f.name ? " (for field '" + f.name + "')" : ""));
+    }
   }
   return r;
 }
@@ -177,9 +218,19 @@ bool CsvRecordReader::next(Record& out, Status& error) {
   for (size_t c = 0; c < cells_.size(); ++c) {
     int idx = column_field_[c];
     if (idx < 0) continue;
-    Status s = parse_text_value(spec_->field(idx), cells_[c], out.values[size_t(idx)]);
+    Status s = parse_text_value(spec_->field(idx), cells_[c], out.values[size_t(idx)],
+                                column_mapping_[c]);
     if (!s.ok()) {
       error = s;
+      return true;
+    }
+  }
+  for (size_t i = 0; i < spec_->fields().size(); ++i) {
+    const auto& f = spec_->fields()[i];
+    bool needed = (f.role == FieldRole::kRequest && f.required) ||
+                  (need_target_ && static_cast<int>(i) == spec_->target_index());
+    if (needed && !out.has(static_cast<int>(i))) {
+      error = Status::invalid("missing required field '" + f.name + "'");
       return true;
     }
   }

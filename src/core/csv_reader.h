@@ -29,6 +29,8 @@ class CsvReader {
   bool next(std::vector<std::string>& cells, std::string* error = nullptr);
   // 1-based line number where the last row returned by next() started.
   int64_t line() const { return row_line_; }
+  // Bytes consumed so far (for progress reporting).
+  int64_t bytes_read() const { return consumed_ + int64_t(pos_); }
   const std::string& path() const { return path_; }
 
  private:
@@ -38,27 +40,34 @@ class CsvReader {
   std::string path_;
   std::vector<char> buf_ = std::vector<char>(1 << 16);
   size_t pos_ = 0, len_ = 0;
+  int64_t consumed_ = 0;  // bytes of earlier buffers
   int64_t current_line_ = 1, row_line_ = 0;
 };
 
 // Parses one text cell as a value of `field`'s type. Empty text gives std::monostate.
-Status parse_text_value(const FieldSpec& field, std::string_view text, Value& out);
+// `mapping` (optional) scales numbers and gives a strptime format for timestamps.
+Status parse_text_value(const FieldSpec& field, std::string_view text, Value& out,
+                        const ColumnMapping* mapping = nullptr);
 
 class CsvRecordReader {
  public:
-  // Reads the header; fails naming the first required field (key, event time, target when
-  // `need_target`, required request fields) that has no column.
+  // Reads the header and maps columns to fields through the dataset's `columns:` section (other
+  // columns map to the field of the same name); fails naming the first required field (key,
+  // event time, target when `need_target`, required request fields) that has no column.
   static Result<std::unique_ptr<CsvRecordReader>> open(const std::string& path,
                                                        const DatasetSpec& spec, bool need_target);
   // Next record; false at end. A row that does not parse sets `error` (with the line number in
   // line()) and returns true; the caller decides to skip it.
   bool next(Record& out, Status& error);
   int64_t line() const { return csv_->line(); }
+  int64_t bytes_read() const { return csv_->bytes_read(); }
 
  private:
   std::unique_ptr<CsvReader> csv_;
   const DatasetSpec* spec_ = nullptr;
+  bool need_target_ = false;
   std::vector<int> column_field_;  // field index per CSV column, -1 when unused
+  std::vector<const ColumnMapping*> column_mapping_;  // per CSV column, null when by name
   std::vector<std::string> cells_;
 };
 

@@ -203,6 +203,29 @@ DatasetSpec DatasetSpec::parse(const std::string& name, const ConfigNode& node) 
     model["target_transform"].fail("expected 'none' or 'log1p'");
   spec.model_.params = scalar_map(model["params"]);
   spec.model_.baseline = model.get_double("baseline", 0);
+
+  ConfigNode columns = node["columns"];
+  for (const auto& col : columns.keys()) {
+    ConfigNode c = columns[col];
+    ColumnMapping m;
+    m.column = col;
+    if (c.is_scalar()) {  // shorthand: `Цена: price`
+      m.field = c.as_string();
+    } else {
+      c.expect_keys({"field", "scale", "format"});
+      m.field = c.get_string("field", "");
+      m.scale = c.get_double("scale", 1);
+      m.format = c.get_string("format", "");
+    }
+    int idx = spec.field_index(m.field);
+    if (idx < 0) c.fail("'" + m.field + "' is not one of the dataset's fields");
+    if (!m.format.empty() && spec.field(idx).type != FieldType::kTimestamp)
+      c.fail("'format' applies to timestamp fields only");
+    if (m.scale != 1 && storage_kind(spec.field(idx).type) != StorageKind::kDouble &&
+        spec.field(idx).type != FieldType::kInt)
+      c.fail("'scale' applies to numeric fields only");
+    spec.columns_.push_back(m);
+  }
   return spec;
 }
 

@@ -44,6 +44,15 @@ struct FeatureSpec {
   std::map<std::string, std::string> params;
 };
 
+// How a CSV column maps onto a field, for `flowcast ingest-file` and CSV replay (the dataset's
+// `columns:` section). Columns not listed map to the field of the same name.
+struct ColumnMapping {
+  std::string column;      // CSV header
+  std::string field;       // dataset field
+  double scale = 1;        // numeric values are multiplied by this (units: thousands -> x1000)
+  std::string format;      // timestamps: a strptime format such as "%d.%m.%Y %H:%M"; empty: ISO
+};
+
 struct TopicNames {
   std::string requests, outcomes, observations, predictions, metrics, dlq;
 };
@@ -71,6 +80,7 @@ class DatasetSpec {
   const TopicNames& topics() const { return topics_; }
   const std::vector<FeatureSpec>& features() const { return features_; }
   const ModelSpec& model() const { return model_; }
+  const std::vector<ColumnMapping>& columns() const { return columns_; }
   // The dataset's YAML as written (after overrides), so a model artifact can carry its schema.
   const std::string& source_yaml() const { return source_yaml_; }
   // Stable fingerprint of the field names and types; models refuse a dataset whose schema differs.
@@ -84,6 +94,7 @@ class DatasetSpec {
   TopicNames topics_;
   std::vector<FeatureSpec> features_;
   ModelSpec model_;
+  std::vector<ColumnMapping> columns_;
   std::string source_yaml_;
 };
 

@@ -1,0 +1,33 @@
+// ingest_file: bulk-loads a CSV of labelled records (observations) straight into the store,
+// through the dataset's column mapping (`columns:`). Rows are committed in batches; each batch is
+// idempotent by key, so loading a file twice changes nothing. A row that does not parse, or lacks
+// a required field or the target, is written to the reject file as `line,reason` and the rest
+// load. A file missing a required column fails before anything is loaded.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "core/dataset_spec.h"
+#include "core/status.h"
+#include "store/store.h"
+
+namespace flowcast::stages {
+
+struct FileIngestOptions {
+  std::string csv_path;
+  std::string rejects_path;  // created only when a row is rejected
+  int64_t batch_size = 5000;
+  bool progress = true;      // a progress bar on stderr when it is a terminal
+};
+
+struct FileIngestSummary {
+  int64_t loaded = 0, rejected = 0;
+  double seconds = 0;
+};
+
+Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& store,
+                                      const FileIngestOptions& options,
+                                      const std::atomic<int>& interrupted);
+
+}  // namespace flowcast::stages
