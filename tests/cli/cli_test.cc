@@ -18,10 +18,7 @@
 namespace flowcast {
 namespace {
 
-std::string binary() {
-  const char* b = std::getenv("FLOWCAST_BINARY");
-  return b ? b : "flowcast";
-}
+std::string binary() { return testing::flowcast_binary(); }
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);

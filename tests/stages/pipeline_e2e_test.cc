@@ -50,6 +50,7 @@ TEST(PipelineE2E, TaxiOnGeneratedDataLosesAndDoublesNothing) {
       "stages.produce.speedup=3000",
       "stages.produce.limit=" + std::to_string(kTrips),
       "stages.train.min_rows=300",
+      "stages.train.mature_after=0",
       "stages.train.poll_interval=200ms",
       "stages.evaluate.publish_interval=300ms",
       "datasets.taxi.model.params.rounds=60",

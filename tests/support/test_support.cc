@@ -21,7 +21,16 @@ TempDir::~TempDir() {
 
 std::filesystem::path source_dir() {
   if (const char* s = std::getenv("FLOWCAST_SOURCE_DIR"); s && *s) return s;
+#ifdef FLOWCAST_SOURCE_DIR_DEFAULT
+  return FLOWCAST_SOURCE_DIR_DEFAULT;
+#else
   return std::filesystem::current_path();
+#endif
+}
+
+std::string flowcast_binary() {
+  if (const char* b = std::getenv("FLOWCAST_BINARY"); b && *b) return b;
+  return FLOWCAST_BINARY_DEFAULT;
 }
 
 std::optional<std::filesystem::path> shared_data(const std::string& rel) {

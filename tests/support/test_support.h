@@ -24,8 +24,10 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// The repository root (from FLOWCAST_SOURCE_DIR, set by CTest).
+// The repository root (FLOWCAST_SOURCE_DIR, else the path compiled into the test).
 std::filesystem::path source_dir();
+// The flowcast binary (FLOWCAST_BINARY, else the path compiled into the test).
+std::string flowcast_binary();
 // ../shared/data/<rel> next to the repository, or nullopt when ../shared is absent.
 std::optional<std::filesystem::path> shared_data(const std::string& rel);
 // examples/taxi.yaml loaded with `overrides` (bus and store usually pointed into a TempDir).
