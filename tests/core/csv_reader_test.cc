@@ -31,10 +31,10 @@ TEST(CsvReader, QuotesCrlfAndEmbeddedNewlines) {
 TEST(CsvRecordReader, MapsColumnsByNameAndReportsBadRowsWithTheirLine) {
   testing::TempDir dir;
   std::string path = dir.str() + "/t.csv";
-  std::ofstream(path) << "extra,id,ts,x,y\n"
-                         "q,a,2016-01-01 10:00:00,1.5,3\n"
-                         "q,b,not a time,1,2\n"
-                         "q,c,2016-01-01 10:00:00,,4\n"
+  std::ofstream(path) << "extra,id,ts,x,n,y\n"
+                         "q,a,2016-01-01 10:00:00,1.5,,3\n"
+                         "q,b,not a time,1,,2\n"
+                         "q,c,2016-01-01 10:00:00,,5,4\n"
                          "q,d,2016-01-01 10:00:00,2\n";
   DatasetSpec spec = testing::tiny_dataset();
   auto r = CsvRecordReader::open(path, spec, true);
@@ -45,14 +45,14 @@ TEST(CsvRecordReader, MapsColumnsByNameAndReportsBadRowsWithTheirLine) {
   EXPECT_TRUE(err.ok());
   EXPECT_EQ(rec.key, "a");
   EXPECT_DOUBLE_EQ(rec.number(spec.target_index()), 3);
+  EXPECT_FALSE(rec.has(spec.field_index("n")));  // an empty optional cell is absent
   ASSERT_TRUE((*r)->next(rec, err));
   EXPECT_NE(err.message().find("field 'ts'"), std::string::npos);
   EXPECT_EQ((*r)->line(), 3);
   ASSERT_TRUE((*r)->next(rec, err));
-  EXPECT_TRUE(err.ok());
-  EXPECT_FALSE(rec.has(spec.field_index("x")));  // empty cell = absent
+  EXPECT_EQ(err.message(), "missing required field 'x'");  // an empty required cell
   ASSERT_TRUE((*r)->next(rec, err));
-  EXPECT_EQ(err.message(), "expected 5 columns, got 4");
+  EXPECT_EQ(err.message(), "expected 6 columns, got 4");
   EXPECT_FALSE((*r)->next(rec, err));
 }
 
