@@ -7,6 +7,8 @@
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
+#include <sys/resource.h>
+
 #include <thread>
 
 #include "bus/local_bus.h"
@@ -25,8 +27,16 @@ std::filesystem::path source_dir() {
   return std::filesystem::path(__FILE__).parent_path().parent_path();
 }
 
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 void BM_PredictStage(benchmark::State& state) {
   const int64_t n = state.range(0);
+  double cpu = 0;
   const auto dir = std::filesystem::temp_directory_path() / ("flowcast-bench-" + std::to_string(getpid()));
   for (auto _ : state) {
     state.PauseTiming();
@@ -74,10 +84,12 @@ void BM_PredictStage(benchmark::State& state) {
     stages::RunOptions options;
     options.status_line = false;
     state.ResumeTiming();
+    const double cpu_start = process_cpu_seconds();
 
     std::thread t([&] { (void)pipeline.run(options, stop); });
     const auto& stats = pipeline.stages()[0].stage->stats();
     while (stats.out.load() < n) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    cpu += process_cpu_seconds() - cpu_start;
     state.PauseTiming();
     stop = 1;
     t.join();
@@ -85,6 +97,10 @@ void BM_PredictStage(benchmark::State& state) {
   }
   std::filesystem::remove_all(dir);
   state.SetItemsProcessed(state.iterations() * n);
+  // CPU time of the whole process while the stage ran: requests per CPU-second says what one
+  // core does, whatever else the machine is busy with.
+  state.counters["cpu_s"] = cpu;
+  state.counters["requests_per_cpu_s"] = double(state.iterations() * n) / cpu;
 }
 BENCHMARK(BM_PredictStage)->Arg(200000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
