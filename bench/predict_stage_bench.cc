@@ -2,8 +2,8 @@
 // the requests topic first, then one predict stage (one thread) scores them all, publishing every
 // prediction and committing it with its offsets to SQLite. Reported as items/s (requests/s).
 //
-//   build/release/bench/predict_stage_bench --benchmark_repetitions=3 \
-//       --benchmark_report_aggregates_only=true
+//   build/release/bench/predict_stage_bench
+//   (one iteration per run; repeat the command for a median)
 #include <benchmark/benchmark.h>
 
 #include <filesystem>

@@ -24,6 +24,25 @@ Model::Model(DatasetSpec spec, FeaturePipeline pipeline, std::unique_ptr<Learner
       card_(std::move(card)) {
   learner_kind_ = learner_->kind();
   log1p_target_ = spec_.model().target_transform == "log1p";
+  if (learner_kind_ == "xgboost") {
+    // Compiled from the same bytes the artifact stores, so a loaded model scores as the trained
+    // one did. A model that does not compile is still served, by XGBoost.
+    Result<std::string> saved = learner_->save();
+    if (!saved.ok()) {
+      forest_status_ = saved.status();
+      return;
+    }
+    Result<CompiledForest> forest = CompiledForest::from_xgboost_json(*saved);
+    if (!forest.ok()) {
+      forest_status_ = forest.status();
+    } else if (forest->num_features() != pipeline_.width()) {
+      forest_status_ = Status::invalid(
+          "the XGBoost model expects " + std::to_string(forest->num_features()) +
+          " features, the feature pipeline makes " + std::to_string(pipeline_.width()));
+    } else {
+      forest_ = std::move(forest.value());
+    }
+  }
 }
 
 const std::string& Model::learner_kind() const { return learner_kind_; }
@@ -92,7 +111,11 @@ Status Model::predict(std::span<const Record* const> rows, double* out) const {
   features_.resize(rows.size() * w);
   scores_.resize(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) pipeline_.transform(*rows[i], &features_[i * w]);
-  FC_RETURN_IF_ERROR(learner_->predict(Matrix{features_.data(), rows.size(), w}, scores_.data()));
+  if (forest_) {
+    forest_->predict(features_.data(), rows.size(), w, scores_.data());
+  } else {
+    FC_RETURN_IF_ERROR(learner_->predict(Matrix{features_.data(), rows.size(), w}, scores_.data()));
+  }
   for (size_t i = 0; i < rows.size(); ++i) {
     double s = scores_[i];
     out[i] = log1p_target_ ? std::expm1(s) : s;

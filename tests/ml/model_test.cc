@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "core/config.h"
@@ -82,6 +83,59 @@ TEST(Model, RefusesTruncatedForeignOrMismatchedArtifacts) {
   auto mismatch = Model::load(bytes, other.dataset("d"));
   ASSERT_FALSE(mismatch.ok());
   EXPECT_NE(mismatch.status().message().find("different schema"), std::string::npos);
+}
+
+// Model scores XGBoost models with the CompiledForest; it must give XGBoost's own numbers, for the
+// trained model and for the same model loaded from its artifact, on rows with missing values.
+TEST(Model, CompiledForestScoresLikeXgboost) {
+  Config c = Config::parse(
+      kYaml, {"datasets.d.model.params.rounds=120", "datasets.d.model.params.max_depth=6"});
+  const DatasetSpec& spec = c.dataset("d");
+  auto outcome = train_model(spec, rows(spec, 3000, 4), {});
+  ASSERT_TRUE(outcome.ok()) << outcome.status().to_string();
+  auto loaded = Model::load(*outcome->model->serialize(), spec);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+
+  auto test = rows(spec, 5000, 5);
+  std::mt19937_64 rng(6);
+  for (auto& r : test) {
+    if (rng() % 10 == 0) r.values[2] = std::monostate{};  // x missing: NaN feature
+    if (rng() % 10 == 0) r.values[3] = std::monostate{};  // no category
+    if (rng() % 10 == 0) r.values[3] = std::string("unseen");
+  }
+  std::vector<const Record*> ptrs;
+  for (const auto& r : test) ptrs.push_back(&r);
+
+  for (const Model* m : {outcome->model.get(), loaded->get()}) {
+    EXPECT_EQ(m->scorer(), "compiled_forest") << m->forest_status().to_string();
+    const size_t w = m->pipeline().width();
+    std::vector<float> features(test.size() * w), xgb(test.size());
+    for (size_t i = 0; i < test.size(); ++i) m->pipeline().transform(test[i], &features[i * w]);
+    size_t missing = 0;
+    for (float f : features) missing += std::isnan(f);
+    EXPECT_GT(missing, 0u);  // the rows do exercise default directions
+    ASSERT_TRUE(m->learner().predict(Matrix{features.data(), test.size(), w}, xgb.data()).ok());
+    std::vector<double> got(test.size());
+    ASSERT_TRUE(m->predict(ptrs, got.data()).ok());
+    for (size_t i = 0; i < test.size(); ++i) {
+      // Model undoes log1p; compare in the learner's units.
+      ASSERT_NEAR(std::log1p(got[i]), xgb[i], 1e-5) << "row " << i;
+      double one = 0;
+      if (i % 500 == 0) {
+        ASSERT_TRUE(m->predict_one(test[i], one).ok());
+        EXPECT_DOUBLE_EQ(one, got[i]);
+      }
+    }
+  }
+}
+
+TEST(Model, RidgeModelsAreScoredByTheLearner) {
+  Config c = Config::parse(kYaml, {"datasets.d.model.learner=ridge"});
+  const DatasetSpec& spec = c.dataset("d");
+  auto outcome = train_model(spec, rows(spec, 500, 7), {});
+  ASSERT_TRUE(outcome.ok()) << outcome.status().to_string();
+  EXPECT_EQ(outcome->model->scorer(), "ridge");
+  EXPECT_TRUE(outcome->model->forest_status().ok());
 }
 
 }  // namespace
