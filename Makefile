@@ -29,7 +29,7 @@ build: configure
 	cmake --build $(BUILD) -j$(JOBS)
 
 test: build
-	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j$(JOBS) $(CTEST_ARGS)
+	cd $(BUILD) && $(CURDIR)/scripts/with-postgres ctest --output-on-failure --timeout 600 -j$(JOBS) $(CTEST_ARGS)
 
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit -j$(JOBS)

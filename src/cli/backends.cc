@@ -1,8 +1,10 @@
 #include "cli/backends.h"
 
+#include "bus/kafka_bus.h"
 #include "bus/local_bus.h"
 #include "core/config_error.h"
 #include "core/log.h"
+#include "store/postgres_store.h"
 #include "store/sqlite_store.h"
 
 namespace flowcast::cli {
@@ -19,8 +21,16 @@ Result<std::unique_ptr<bus::Bus>> open_bus(const Config& config) {
     FC_ASSIGN_OR_RETURN(auto b, bus::LocalBus::open(path, options));
     return std::unique_ptr<bus::Bus>(std::move(b));
   }
+  if (starts_with(url, "kafka://")) {
+    auto brokers = bus::KafkaBus::parse_url(url);
+    if (!brokers.ok()) throw ConfigError("bus", brokers.status().message());
+    // Every property is checked here, before anything connects: a bad one is a ConfigError.
+    bus::KafkaOptions options = bus::parse_kafka_options(config.section("kafka"));
+    FC_ASSIGN_OR_RETURN(auto b, bus::KafkaBus::open(url, std::move(options)));
+    return std::unique_ptr<bus::Bus>(std::move(b));
+  }
   throw ConfigError("bus", "unsupported bus URL '" + redact_url(url) +
-                               "' (this build supports local:PATH)");
+                               "' (this build supports local:PATH and kafka://host:port,...)");
 }
 
 Result<std::unique_ptr<store::Store>> open_store(const Config& config) {
@@ -33,8 +43,16 @@ Result<std::unique_ptr<store::Store>> open_store(const Config& config) {
     FC_ASSIGN_OR_RETURN(auto s, store::SqliteStore::open(path, options));
     return std::unique_ptr<store::Store>(std::move(s));
   }
+  if (starts_with(url, "postgresql://") || starts_with(url, "postgres://")) {
+    // A URL libpq cannot parse is a configuration error; connecting happens in open().
+    if (Status bad = store::PostgresStore::check_url(url); !bad.ok())
+      throw ConfigError("store", bad.message());
+    store::PostgresOptions options = store::parse_postgres_options(config.section("postgresql"));
+    FC_ASSIGN_OR_RETURN(auto s, store::PostgresStore::open(url, options));
+    return std::unique_ptr<store::Store>(std::move(s));
+  }
   throw ConfigError("store", "unsupported store URL '" + redact_url(url) +
-                                 "' (this build supports sqlite:PATH)");
+                                 "' (this build supports sqlite:PATH and postgresql://...)");
 }
 
 }  // namespace flowcast::cli

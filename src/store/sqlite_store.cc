@@ -40,7 +40,6 @@ namespace {
 
 constexpr size_t kMaxIdleReaders = 4;
 constexpr int64_t kPageSize = 4096;  // SQLite's default page size, which flowcast keeps
-constexpr int64_t kWalKeptBytes = 64 << 20;
 constexpr const char* kSynchronousModes[] = {"off", "normal", "full", "extra"};
 
 // The tables every dataset shares, at the current schema version. IF NOT EXISTS throughout: run
@@ -393,7 +392,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   settings.synchronous = options.synchronous;
   settings.cache_kib = options.cache_mb * 1024;
   settings.wal_autocheckpoint_pages = options.checkpoint_mb * 1024 * 1024 / kPageSize;
-  settings.journal_size_limit_bytes = kWalKeptBytes;
+  // The WAL file keeps its size after a checkpoint (it is truncated only beyond twice the
+  // checkpoint size). Shrinking it after every checkpoint made the file system allocate and zero
+  // its blocks again as it regrew: ~20% of commit throughput with keys in random order.
+  settings.journal_size_limit_bytes = 2 * options.checkpoint_mb * 1024 * 1024;
   FC_ASSIGN_OR_RETURN(auto writer, SqliteConnection::open(abs.string(), settings));
   FC_RETURN_IF_ERROR(init_schema(*writer, abs.string()));
   std::unique_ptr<SqliteStore> store(new SqliteStore(abs.string(), options, std::move(writer)));

@@ -61,6 +61,9 @@ features:
 }
 
 void StoreConformance::SetUp() {
+  if (GetParam().unavailable) {
+    if (std::string why = GetParam().unavailable(); !why.empty()) GTEST_SKIP() << why;
+  }
   auto opened = GetParam().open(dir_.str());
   ASSERT_TRUE(opened.ok()) << opened.status().to_string();
   store_ = std::move(opened).value();
@@ -547,10 +550,18 @@ TEST_P(StoreConformance, EveryFieldTypeRoundTripsExactly) {
       0, -1, 1, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), 42};
   std::vector<Record> written;
   SinkBatch b;
+  // A backend either stores text with NUL bytes exactly (SQLite) or refuses the batch with
+  // kInvalidArgument naming the field (PostgreSQL text cannot hold NUL). Such records go in
+  // batches of their own, so the rest is checked either way.
+  std::vector<std::pair<Record, std::string>> with_nul;  // the record, the field holding a NUL
   for (size_t i = 0; i < texts.size(); ++i) {
-    // Keys carry the awkward text too (no NUL: keys are message keys on the bus).
-    std::string key = "key " + std::to_string(i) + " " +
-                      (texts[i].find('\0') == std::string::npos ? texts[i].substr(0, 40) : "");
+    // Keys carry the awkward text too (no NUL: keys are message keys on the bus), cut at a
+    // character boundary so they stay valid UTF-8 as message keys are.
+    std::string prefix = texts[i].substr(0, 40);
+    while (!prefix.empty() && (static_cast<unsigned char>(texts[i][prefix.size()]) & 0xC0) == 0x80)
+      prefix.pop_back();
+    std::string key =
+        "key " + std::to_string(i) + " " + (texts[i].find('\0') == std::string::npos ? prefix : "");
     Record r = make_record(every, key,
                            {{"ts", V(i == 1 ? int64_t{-86'400'000'000} : kT0 + int64_t(i))},
                             {"x", V(doubles[i % std::size(doubles)])},
@@ -562,10 +573,29 @@ TEST_P(StoreConformance, EveryFieldTypeRoundTripsExactly) {
                             {"note", V(texts[i])},
                             {"done_at", V(kT0 + 1'000'000 * int64_t(i))},
                             {"y", V(doubles[(i + 3) % std::size(doubles)])}});
+    const bool nul_cat = texts[(i + 1) % texts.size()].find('\0') != std::string::npos;
+    const bool nul_note = texts[i].find('\0') != std::string::npos;
+    if (nul_cat || nul_note) {
+      with_nul.emplace_back(r, nul_cat ? "cat" : "note");
+      continue;
+    }
     written.push_back(r);
     b.observations.push_back(r);
   }
   commit_ok(b, &every);
+  ASSERT_EQ(with_nul.size(), 2u);
+  for (const auto& [r, field] : with_nul) {
+    SinkBatch one;
+    one.observations.push_back(r);
+    auto c = store_->commit(every, one);
+    if (c.ok()) {
+      written.push_back(r);
+      continue;
+    }
+    EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument) << c.status().to_string();
+    EXPECT_THAT(c.status().message(), HasSubstr("'" + field + "'"));
+    EXPECT_FALSE(record_ok(r.key, &every)) << "a refused batch left its record behind";
+  }
 
   for (const Record& w : written) {
     auto got = record_ok(w.key, &every);
@@ -585,7 +615,8 @@ TEST_P(StoreConformance, EveryFieldTypeRoundTripsExactly) {
     ASSERT_NE(it, written.end());
     EXPECT_EQ(s.values, it->values);
   }
-  EXPECT_EQ(stats_ok(&every).records, int64_t(texts.size()));
+  EXPECT_EQ(stats_ok(&every).records, int64_t(written.size()));
+  EXPECT_GE(written.size(), texts.size() - 2);
 }
 
 TEST_P(StoreConformance, IntegerKeysComeBackAsIntegers) {

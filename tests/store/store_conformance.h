@@ -5,7 +5,8 @@
 //       ::testing::Values(StoreFactory{"sqlite", open_sqlite}), store_factory_name);
 //
 // The factory is called once per test with a fresh empty directory and must return a Store over
-// an empty database (a backend without files uses a fresh database or schema instead).
+// an empty database (a backend without files uses a fresh database or schema instead). A backend
+// that needs a server sets `unavailable`, so that its tests skip when there is none.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -27,6 +28,9 @@ namespace flowcast::store::testing {
 struct StoreFactory {
   std::string name;
   std::function<Result<std::unique_ptr<Store>>(const std::string& scratch_dir)> open;
+  // Optional, for backends that need a server: returns why the backend cannot be tested here
+  // ("" when it can); each test then skips with that message instead of failing.
+  std::function<std::string()> unavailable = {};
 };
 
 std::string store_factory_name(const ::testing::TestParamInfo<StoreFactory>& info);

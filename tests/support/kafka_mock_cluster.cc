@@ -50,7 +50,8 @@ Status KafkaMockCluster::create_topic(const std::string& topic, int partitions,
 }
 
 Status KafkaMockCluster::set_leader(const std::string& topic, int32_t partition, int32_t broker) {
-  rd_kafka_resp_err_t e = rd_kafka_mock_partition_set_leader(mcluster_, topic.c_str(), partition, broker);
+  rd_kafka_resp_err_t e =
+      rd_kafka_mock_partition_set_leader(mcluster_, topic.c_str(), partition, broker);
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
     return Status::internal("mock leader " + topic + "/" + std::to_string(partition) + ": " +
                             rd_kafka_err2str(e));

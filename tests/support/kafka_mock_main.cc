@@ -45,10 +45,13 @@ using flowcast::testing::KafkaMockCluster;
 
 int16_t api_key(const std::string& name) {
   static const std::map<std::string, int16_t> kKeys = {
-      {"Produce", 0},       {"Fetch", 1},           {"ListOffsets", 2},  {"Metadata", 3},
-      {"OffsetCommit", 8},  {"OffsetFetch", 9},     {"FindCoordinator", 10},
-      {"JoinGroup", 11},    {"Heartbeat", 12},      {"LeaveGroup", 13},  {"SyncGroup", 14},
-      {"ApiVersions", 18},  {"InitProducerId", 22}, {"OffsetForLeaderEpoch", 23}};
+      {"Produce", 0},          {"Fetch", 1},
+      {"ListOffsets", 2},      {"Metadata", 3},
+      {"OffsetCommit", 8},     {"OffsetFetch", 9},
+      {"FindCoordinator", 10}, {"JoinGroup", 11},
+      {"Heartbeat", 12},       {"LeaveGroup", 13},
+      {"SyncGroup", 14},       {"ApiVersions", 18},
+      {"InitProducerId", 22},  {"OffsetForLeaderEpoch", 23}};
   auto it = kKeys.find(name);
   if (it != kKeys.end()) return it->second;
   char* end = nullptr;
@@ -125,12 +128,16 @@ int main(int argc, char** argv) {
   long max_seconds = 900;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--bootstrap-file" && i + 1 < argc) bootstrap_file = argv[++i];
-    else if (a == "--brokers" && i + 1 < argc) brokers = std::atoi(argv[++i]);
-    else if (a == "--max-seconds" && i + 1 < argc) max_seconds = std::atol(argv[++i]);
+    if (a == "--bootstrap-file" && i + 1 < argc)
+      bootstrap_file = argv[++i];
+    else if (a == "--brokers" && i + 1 < argc)
+      brokers = std::atoi(argv[++i]);
+    else if (a == "--max-seconds" && i + 1 < argc)
+      max_seconds = std::atol(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: flowcast_kafka_mock --bootstrap-file PATH [--brokers N] "
-                           "[--max-seconds S]\n");
+      std::fprintf(stderr,
+                   "usage: flowcast_kafka_mock --bootstrap-file PATH [--brokers N] "
+                   "[--max-seconds S]\n");
       return 2;
     }
   }

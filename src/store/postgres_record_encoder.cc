@@ -1,0 +1,225 @@
+#include "store/postgres_record_encoder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace flowcast::store {
+namespace {
+
+constexpr int kRequest = 0, kOutcome = 1, kObservation = 2;
+constexpr const char* kRoleNames[] = {"request", "outcome", "observation"};
+
+const char* value_kind_name(size_t index) {
+  switch (index) {
+    case 0:
+      return "nothing";
+    case 1:
+      return "an integer";
+    case 2:
+      return "a float";
+    case 3:
+      return "a bool";
+    default:
+      return "text";
+  }
+}
+
+// A value that replaces the stored one: present, and not NaN (stored as NULL, so "absent").
+bool present(const Value& v) {
+  if (v.index() == 0) return false;
+  if (const double* d = std::get_if<double>(&v)) return !std::isnan(*d);
+  return true;
+}
+
+struct Ref {
+  const Record* record;
+  int role;
+};
+
+}  // namespace
+
+bool valid_utf8(std::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    // ASCII runs, 8 bytes at a time.
+    while (end - p >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      if ((w & 0x8080808080808080ull) != 0) break;
+      p += 8;
+    }
+    if (p >= end) break;
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int len;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (end - p < len) return false;
+    for (int i = 1; i < len; ++i) {
+      if ((p[i] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+      return false;
+    p += len;
+  }
+  return true;
+}
+
+std::string postgres_shown(std::string_view text) {
+  std::string out;
+  for (char c : text.substr(0, 64)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  if (text.size() > 64) out += "...";
+  return out;
+}
+
+Status PostgresRecordEncoder::check(const Record& r, int role, size_t index) const {
+  auto where = [&] {
+    return std::string(kRoleNames[role]) + " " + std::to_string(index) + " (key '" +
+           postgres_shown(r.key) + "')";
+  };
+  if (r.values.size() != sql_.value_index.size())
+    return Status::invalid(where() + " has " + std::to_string(r.values.size()) +
+                           " values; dataset '" + spec_.name() + "' has " +
+                           std::to_string(sql_.value_index.size()) + " fields");
+  if (r.key.empty()) return Status::invalid(where() + " has an empty key");
+  if (r.key.find('\0') != std::string::npos)
+    return Status::invalid(where() + ": the key holds a NUL byte, which PostgreSQL cannot store");
+  if (check_utf8_ && !valid_utf8(r.key))
+    return Status::invalid(where() + ": the key is not valid UTF-8");
+  const std::vector<uint8_t>* writes = role == kRequest   ? &sql_.request_writes
+                                       : role == kOutcome ? &sql_.outcome_writes
+                                                          : nullptr;
+  for (size_t f = 0; f < r.values.size(); ++f) {
+    const Value& v = r.values[f];
+    const size_t got = v.index();
+    if (got == 0) continue;
+    const FieldSpec& fs = spec_.field(static_cast<int>(f));
+    if (got != sql_.value_index[f])
+      return Status::invalid(where() + ": field '" + fs.name + "' holds " + value_kind_name(got) +
+                             " but is declared " + field_type_name(fs.type));
+    if (writes != nullptr && !(*writes)[f]) continue;  // not stored: nothing more to check
+    if (const std::string* s = std::get_if<std::string>(&v)) {
+      if (s->find('\0') != std::string::npos)
+        return Status::invalid(where() + ": field '" + fs.name +
+                               "' holds a NUL byte, which PostgreSQL text cannot store");
+      if (check_utf8_ && !valid_utf8(*s))
+        return Status::invalid(where() + ": field '" + fs.name + "' is not valid UTF-8");
+    } else if (fs.type == FieldType::kTimestamp &&
+               *std::get_if<int64_t>(&v) < kMinPostgresTimestampMicros) {
+      return Status::invalid(where() + ": field '" + fs.name +
+                             "' is before 4714 BC, which PostgreSQL cannot store");
+    }
+  }
+  return Status::ok_status();
+}
+
+Status PostgresRecordEncoder::encode(const SinkBatch& batch, int64_t now_ms,
+                                     PostgresCopyBuffer& out, int64_t* new_rows) const {
+  std::vector<Ref> refs;
+  refs.reserve(batch.requests.size() + batch.outcomes.size() + batch.observations.size());
+  int role = kRequest;
+  for (const std::vector<Record>* list : {&batch.requests, &batch.outcomes, &batch.observations}) {
+    for (size_t i = 0; i < list->size(); ++i) {
+      FC_RETURN_IF_ERROR(check((*list)[i], role, i));
+      refs.push_back({&(*list)[i], role});
+    }
+    ++role;
+  }
+  // Stable: records of one key stay in the order they would have been applied.
+  std::stable_sort(refs.begin(), refs.end(),
+                   [](const Ref& a, const Ref& b) { return a.record->key < b.record->key; });
+
+  out.clear();
+  out.reserve(refs.size() * 128 + 64);
+  const int n = static_cast<int>(spec_.fields().size());
+  const int key_field = spec_.key_index();
+  const int target = spec_.target_index();
+  const auto columns = static_cast<int16_t>(n + 3);  // fields, the two _at_ms, _fc_new
+  int64_t expected_new = 0;
+  std::vector<const Value*> chosen(static_cast<size_t>(n));
+  for (size_t begin = 0; begin < refs.size();) {
+    size_t end = begin + 1;
+    while (end < refs.size() && refs[end].record->key == refs[begin].record->key) ++end;
+    std::fill(chosen.begin(), chosen.end(), nullptr);
+    bool ingested = false, labelled = false, outcome = false;
+    for (size_t m = begin; m < end; ++m) {
+      const Record& r = *refs[m].record;
+      const int rl = refs[m].role;
+      const std::vector<uint8_t>* writes = rl == kRequest   ? &sql_.request_writes
+                                           : rl == kOutcome ? &sql_.outcome_writes
+                                                            : nullptr;
+      for (int f = 0; f < n; ++f) {
+        const Value& v = r.values[static_cast<size_t>(f)];
+        if ((writes == nullptr || (*writes)[static_cast<size_t>(f)]) && present(v))
+          chosen[static_cast<size_t>(f)] = &v;
+      }
+      if (rl != kOutcome) ingested = true;
+      if (rl == kOutcome) outcome = true;
+      if (rl != kRequest && r.has(target)) labelled = true;
+    }
+    out.begin_row(columns);
+    for (int f = 0; f < n; ++f) {
+      if (f == key_field) {
+        out.add_text(refs[begin].record->key);
+        continue;
+      }
+      const Value* v = chosen[static_cast<size_t>(f)];
+      if (v == nullptr) {
+        out.add_null();
+        continue;
+      }
+      switch (v->index()) {
+        case 1:
+          if (spec_.field(f).type == FieldType::kTimestamp)
+            out.add_timestamp_micros(*std::get_if<int64_t>(v));
+          else
+            out.add_int64(*std::get_if<int64_t>(v));
+          break;
+        case 2:
+          out.add_double(*std::get_if<double>(v));
+          break;
+        case 3:
+          out.add_bool(*std::get_if<bool>(v));
+          break;
+        default:
+          out.add_text(*std::get_if<std::string>(v));
+          break;
+      }
+    }
+    if (ingested)
+      out.add_int64(now_ms);
+    else
+      out.add_null();
+    if (labelled)
+      out.add_int64(now_ms);
+    else
+      out.add_null();
+    out.add_bool(!outcome);
+    if (!outcome) ++expected_new;
+    begin = end;
+  }
+  out.finish();
+  if (new_rows != nullptr) *new_rows = expected_new;
+  return Status::ok_status();
+}
+
+}  // namespace flowcast::store

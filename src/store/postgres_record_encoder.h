@@ -1,0 +1,57 @@
+// PostgresRecordEncoder: turns the requests, outcomes and observations of one SinkBatch into the
+// binary COPY rows of the records staging table.
+//
+// Every record is checked first (value count, each value's type, and what PostgreSQL cannot
+// store: NUL bytes in text, text that is not UTF-8 on a UTF8 server, timestamps before 4714 BC);
+// the first problem fails the whole batch with kInvalidArgument naming the record and the field,
+// before anything is sent. The records are then merged into ONE row per key, exactly as if they
+// had been applied one after another in the SQLite backend's order (requests, outcomes,
+// observations, each in batch order): a field takes the last value present among the messages
+// that write it (NaN counts as absent, as SQLite stores NaN as NULL); _ingested_at_ms is set
+// when any request or observation came, _labelled_at_ms when any outcome or observation carried
+// the target. One row per key is what lets a single INSERT ... ON CONFLICT DO UPDATE apply the
+// batch (PostgreSQL refuses to update one row twice in a statement). Rows are sorted by key, so
+// concurrent writers lock keys in the same order and the key index is walked in order.
+//
+// Thread-safety: none; one encoder per commit.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "core/dataset_spec.h"
+#include "core/status.h"
+#include "store/postgres_copy_buffer.h"
+#include "store/postgres_dataset_sql.h"
+#include "store/store.h"
+
+namespace flowcast::store {
+
+class PostgresRecordEncoder {
+ public:
+  // `check_utf8`: refuse text that is not valid UTF-8 (the server's encoding is UTF8 and would
+  // refuse it without naming the field).
+  PostgresRecordEncoder(const DatasetSpec& spec, const PostgresDatasetSql& sql, bool check_utf8)
+      : spec_(spec), sql_(sql), check_utf8_(check_utf8) {}
+
+  // Checks every record of `batch`, then writes the merged rows into `out` (cleared first, and
+  // finished). `now_ms` is the bookkeeping time of this commit. Each row ends with `_fc_new`:
+  // true when no outcome went into it (such rows are usually new keys); `new_rows` (optional)
+  // receives how many rows have it.
+  Status encode(const SinkBatch& batch, int64_t now_ms, PostgresCopyBuffer& out,
+                int64_t* new_rows = nullptr) const;
+
+ private:
+  Status check(const Record& r, int role, size_t index) const;
+
+  const DatasetSpec& spec_;
+  const PostgresDatasetSql& sql_;
+  const bool check_utf8_;
+};
+
+// True when `text` is well-formed UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
+bool valid_utf8(std::string_view text);
+// `text` made safe for a message: printable ASCII, at most 64 bytes then "...".
+std::string postgres_shown(std::string_view text);
+
+}  // namespace flowcast::store

@@ -1,0 +1,673 @@
+// The PostgreSQL store: the store conformance suite, instantiated against the server named by
+// FLOWCAST_TEST_POSTGRES_URL (each test in a fresh schema), and what is PostgreSQL-specific:
+// the documented column types, start-up errors, connection loss, concurrent writers, options.
+// Without FLOWCAST_TEST_POSTGRES_URL every test here skips with a message saying so.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cmath>
+#include <cstdlib>
+#include <thread>
+
+#include "core/config_error.h"
+#include "core/time_util.h"
+#include "store/postgres_copy_buffer.h"
+#include "store/postgres_dataset_sql.h"
+#include "store/postgres_record_encoder.h"
+#include "store/postgres_test_server.h"
+#include "store/store_conformance.h"
+
+namespace flowcast::store::testing {
+namespace {
+
+using flowcast::testing::tiny_dataset;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr int64_t kT0 = 1'700'000'000'000'000;
+
+Result<std::unique_ptr<Store>> open_postgres(const std::string& /*scratch_dir*/) {
+  const PostgresTestServer* server = PostgresTestServer::get();
+  if (server == nullptr) return Status::unavailable(PostgresTestServer::skip_message());
+  Status error;
+  auto store = open_in_fresh_schema(*server, PostgresOptions{}, nullptr, &error);
+  if (!store) return error;
+  return store;
+}
+
+std::string postgres_unavailable() {
+  return PostgresTestServer::get() == nullptr ? PostgresTestServer::skip_message() : "";
+}
+
+// Always instantiated, so the tests are listed with or without a server; without one each
+// skips with the reason.
+INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformance,
+                         ::testing::Values(StoreFactory{"postgres", open_postgres,
+                                                        postgres_unavailable}),
+                         store_factory_name);
+
+#define REQUIRE_SERVER()                                        \
+  const PostgresTestServer* server = PostgresTestServer::get(); \
+  if (server == nullptr) GTEST_SKIP() << PostgresTestServer::skip_message()
+
+Record request(const DatasetSpec& s, const std::string& key, int64_t ts, double x) {
+  return make_record(s, key, {{"ts", Value(ts)}, {"x", Value(x)}});
+}
+
+// A free TCP port on loopback (nothing listens there once this returns).
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// The host:port part of the test server's URL.
+std::string host_port(const std::string& url) {
+  size_t at = url.find('@');
+  size_t start = at == std::string::npos ? url.find("://") + 3 : at + 1;
+  size_t end = url.find('/', start);
+  return url.substr(start, end - start);
+}
+
+TEST(PostgresStore, TablesAreTheOnesDocumented) {
+  REQUIRE_SERVER();
+  std::string schema;
+  auto store = open_in_fresh_schema(*server, {}, &schema);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->ensure_dataset(all_types_dataset()).ok());
+  EXPECT_EQ(server->query("SELECT version FROM flowcast_schema_version", schema),
+            (std::vector<std::string>{"1"}));
+  auto columns = [&](const std::string& table) {
+    return server->query(
+        "SELECT column_name || ' ' || data_type || ' ' || is_nullable FROM "
+        "information_schema.columns WHERE table_schema = '" +
+        schema + "' AND table_name = '" + table + "' ORDER BY ordinal_position");
+  };
+  EXPECT_EQ(
+      columns("every_records"),
+      (std::vector<std::string>{
+          "id text NO", "ts timestamp with time zone YES", "x double precision YES", "n bigint YES",
+          "flag boolean YES", "cat text YES", "lat double precision YES",
+          "lon double precision YES", "note text YES", "done_at timestamp with time zone YES",
+          "y double precision YES", "_ingested_at_ms bigint YES", "_labelled_at_ms bigint YES"}));
+  EXPECT_EQ(
+      columns("every_predictions"),
+      (std::vector<std::string>{"key text NO", "model_version bigint NO",
+                                "prediction double precision YES", "predicted_at_ms bigint NO"}));
+  EXPECT_EQ(columns("every_evaluations"),
+            (std::vector<std::string>{"key text NO", "model_version bigint NO",
+                                      "prediction double precision YES",
+                                      "actual double precision YES", "joined_at_ms bigint NO"}));
+  EXPECT_EQ(columns("flowcast_offsets"),
+            (std::vector<std::string>{"group_id text NO", "topic text NO", "partition integer NO",
+                                      "next_offset bigint NO"}));
+  EXPECT_EQ(columns("flowcast_models").size(), 9u);
+  EXPECT_EQ(columns("flowcast_metrics").size(), 10u);
+  EXPECT_EQ(
+      server->query("SELECT table_name FROM information_schema.tables WHERE table_schema = '" +
+                    schema + "' ORDER BY table_name"),
+      (std::vector<std::string>{"every_evaluations", "every_predictions", "every_records",
+                                "flowcast_metrics", "flowcast_models", "flowcast_offsets",
+                                "flowcast_schema_version"}));
+  EXPECT_EQ(server->query("SELECT indexname FROM pg_indexes WHERE schemaname = '" + schema +
+                          "' AND indexname LIKE '%labelled'"),
+            (std::vector<std::string>{"every_records_labelled"}));
+
+  // Timestamps are real timestamps a user can query; bookkeeping times are milliseconds.
+  DatasetSpec every = all_types_dataset();
+  SinkBatch b;
+  b.observations.push_back(make_record(every, "q",
+                                       {{"ts", Value(int64_t{1'452'292'272'000'000})},
+                                        {"x", Value(1.0)},
+                                        {"flag", Value(true)},
+                                        {"lat", Value(40.5)},
+                                        {"lon", Value(-73.5)},
+                                        {"y", Value(2.0)}}));
+  int64_t before = now_millis();
+  ASSERT_TRUE(store->commit(every, b).ok());
+  EXPECT_EQ(server->query("SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), flag, "
+                          "_ingested_at_ms >= " +
+                              std::to_string(before) + ", _labelled_at_ms >= " +
+                              std::to_string(before) + " FROM every_records",
+                          schema),
+            (std::vector<std::string>{"2016-01-08 22:31:12|t|t|t"}));
+}
+
+TEST(PostgresStore, StartupErrorsAreOneLineNamingTheHostWithoutThePassword) {
+  REQUIRE_SERVER();
+  auto one_line = [](const Status& s) { return s.message().find('\n') == std::string::npos; };
+
+  // Nothing listens on the port.
+  const std::string refused =
+      "postgresql://someone:s3cret-refused@127.0.0.1:" + std::to_string(free_port()) + "/flowcast";
+  auto r = PostgresStore::open(refused, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().to_string();
+  EXPECT_TRUE(one_line(r.status())) << r.status().message();
+  EXPECT_THAT(r.status().message(), HasSubstr("127.0.0.1"));
+  EXPECT_THAT(r.status().message(), HasSubstr("refused"));
+  EXPECT_THAT(r.status().message(), Not(HasSubstr("s3cret-refused")));
+
+  // A malformed URL.
+  EXPECT_EQ(PostgresStore::check_url("postgresql://u:pw-in-bad-url@h/db?no_such_option=1").code(),
+            StatusCode::kInvalidArgument);
+  Status bad = PostgresStore::check_url("postgresql://u:pw-in-bad-url@h/db?no_such_option=1");
+  EXPECT_THAT(bad.message(), HasSubstr("no_such_option"));
+  EXPECT_THAT(bad.message(), Not(HasSubstr("pw-in-bad-url")));
+  EXPECT_TRUE(PostgresStore::check_url(server->url()).ok());
+
+  // A database that does not exist.
+  const std::string hp = host_port(server->url());
+  r = PostgresStore::open("postgresql://postgres@" + hp + "/no_such_database_here", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().to_string();
+  EXPECT_TRUE(one_line(r.status())) << r.status().message();
+  EXPECT_THAT(r.status().message(), HasSubstr(hp.substr(0, hp.find(':'))));
+  EXPECT_THAT(r.status().message(), HasSubstr("no_such_database_here"));
+
+  // A role with a password: right (in the URL, or PGPASSWORD), then wrong.
+  const std::string role = "fc_pw_" + std::to_string(getpid());
+  server->query("DROP ROLE IF EXISTS " + role + "; CREATE ROLE " + role +
+                " LOGIN PASSWORD 'right-pass-123'; GRANT CREATE ON SCHEMA public TO " + role);
+  const std::string schema = server->create_schema();
+  server->query("GRANT ALL ON SCHEMA " + schema + " TO " + role);
+  auto role_url = [&](const std::string& userinfo) {
+    return with_url_param("postgresql://" + userinfo + "@" + hp + "/postgres", "options",
+                          "-csearch_path=" + schema);
+  };
+  {
+    auto ok = PostgresStore::open(role_url(role + ":right-pass-123"), {});
+    ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+    EXPECT_THAT((*ok)->describe(), Not(HasSubstr("right-pass-123")));
+    EXPECT_THAT((*ok)->describe(), HasSubstr(role));
+  }
+  {
+    ASSERT_EQ(setenv("PGPASSWORD", "right-pass-123", 1), 0);
+    auto ok = PostgresStore::open(role_url(role), {});
+    unsetenv("PGPASSWORD");
+    EXPECT_TRUE(ok.ok()) << ok.status().to_string();
+  }
+  r = PostgresStore::open(role_url(role + ":wrong-pass-456"), {});
+  if (r.ok()) {
+    server->drop_schema(schema);
+    server->query("DROP OWNED BY " + role + "; DROP ROLE " + role);
+    GTEST_SKIP() << "the test server does not check passwords of role " << role;
+  }
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().to_string();
+  EXPECT_TRUE(one_line(r.status())) << r.status().message();
+  EXPECT_THAT(r.status().message(), HasSubstr("password authentication failed"));
+  EXPECT_THAT(r.status().message(), HasSubstr(hp.substr(0, hp.find(':'))));
+  EXPECT_THAT(r.status().message(), Not(HasSubstr("wrong-pass-456")));
+  server->drop_schema(schema);
+  server->query("DROP OWNED BY " + role + "; DROP ROLE " + role);
+}
+
+TEST(PostgresStore, ALostSessionIsReplacedAndTheBatchRetriedWhole) {
+  REQUIRE_SERVER();
+  const std::string schema = server->create_schema();
+  // Its own application_name, so that only this store's sessions are cut (tests run in parallel).
+  const std::string app = "fc_lost_" + std::to_string(getpid());
+  PostgresOptions options;
+  options.pool_size = 4;
+  auto opened = PostgresStore::open(
+      with_url_param(server->schema_url(schema), "application_name", app), options);
+  ASSERT_TRUE(opened.ok()) << opened.status().to_string();
+  std::unique_ptr<PostgresStore> store = std::move(opened).value();
+  DatasetSpec tiny = tiny_dataset();
+  ASSERT_TRUE(store->ensure_dataset(tiny).ok());
+  auto kill_sessions = [&] {
+    // Every session the store holds (its idle pool) is cut, as a server restart would.
+    server->query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+        "application_name = '" +
+        app + "'");
+  };
+  for (int round = 0; round < 3; ++round) {
+    kill_sessions();
+    SinkBatch b;
+    b.group = "ingest";
+    b.offsets = {{"tiny.requests", 0, (round + 1) * 100}};
+    for (int i = 0; i < 100; ++i)
+      b.requests.push_back(request(tiny, "k" + std::to_string(round * 100 + i), kT0 + i, 1.0));
+    b.evaluations = {{"k" + std::to_string(round), 1, 1.0, 2.0, 5}};
+    auto r = store->commit(tiny, b);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    EXPECT_EQ(r->evaluation_inserted, (std::vector<uint8_t>{1}));
+    kill_sessions();
+    auto offsets = store->load_offsets("ingest");
+    ASSERT_TRUE(offsets.ok()) << offsets.status().to_string();
+    EXPECT_EQ(offsets.value(), (std::vector<OffsetEntry>{{"tiny.requests", 0, (round + 1) * 100}}));
+  }
+  auto s = store->stats(tiny);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->records, 300);
+  EXPECT_EQ(s->evaluations, 3);
+  store.reset();
+  server->drop_schema(schema);
+}
+
+// The server ends the session while COMMIT runs (a deferred trigger terminates its own backend,
+// on its first two calls): the outcome is unknown to the client, which retries the transaction on a new session.
+// Here the first attempt did not commit, so everything must come out exactly once: rows,
+// offsets, evaluations reported as new, and model version 1.
+TEST(PostgresStore, ASessionLostDuringCommitIsRetriedWithoutDoubles) {
+  REQUIRE_SERVER();
+  std::string schema;
+  auto store = open_in_fresh_schema(*server, {}, &schema);
+  ASSERT_TRUE(store);
+  DatasetSpec tiny = tiny_dataset();
+  ASSERT_TRUE(store->ensure_dataset(tiny).ok());
+  server->query(R"sql(
+CREATE SEQUENCE kill_count;
+CREATE FUNCTION kill_once() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF nextval('kill_count') IN (1, 2) THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER kill_at_commit AFTER INSERT ON tiny_evaluations
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION kill_once();
+CREATE CONSTRAINT TRIGGER kill_at_commit AFTER INSERT ON flowcast_models
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION kill_once();
+)sql",
+                schema);
+  SinkBatch b;
+  b.group = "evaluate";
+  b.offsets = {{"tiny.predictions", 0, 2}};
+  b.requests.push_back(request(tiny, "a", kT0, 1.0));
+  b.evaluations = {{"a", 1, 1.0, 2.0, 10}, {"b", 1, 3.0, 4.0, 11}};
+  auto r = store->commit(tiny, b);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->evaluation_inserted, (std::vector<uint8_t>{1, 1}));
+  // More trigger calls than rows: a COMMIT was cut and the transaction ran again.
+  EXPECT_EQ(server->query("SELECT last_value > 2 FROM kill_count", schema),
+            (std::vector<std::string>{"t"}))
+      << "the trigger did not cut the first COMMIT";
+  EXPECT_EQ(store->stats(tiny).value().evaluations, 2);
+  EXPECT_EQ(store->load_offsets("evaluate").value(),
+            (std::vector<OffsetEntry>{{"tiny.predictions", 0, 2}}));
+  r = store->commit(tiny, b);  // a real re-delivery: nothing is new
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->evaluation_inserted, (std::vector<uint8_t>{0, 0}));
+
+  server->query("SELECT setval('kill_count', 1, false)", schema);  // kill the next COMMIT again
+  ModelInfo info;
+  info.dataset = "tiny";
+  info.learner = "ridge";
+  info.metrics_json = "{}";
+  auto v = store->register_model(info, "bytes", true);
+  ASSERT_TRUE(v.ok()) << v.status().to_string();
+  EXPECT_EQ(v.value(), 1);
+  auto models = store->list_models("tiny").value();
+  ASSERT_EQ(models.size(), 1u);
+  EXPECT_EQ(models[0].status, "active");
+}
+
+// Rows no outcome touched take a plain INSERT first; when one of them exists after all, the
+// whole batch goes through the upsert instead. Both ways must give what the upsert alone gives.
+TEST(PostgresStore, RequestsForExistingKeysFallBackToTheUpsert) {
+  REQUIRE_SERVER();
+  std::string schema;
+  auto store = open_in_fresh_schema(*server, {}, &schema);
+  ASSERT_TRUE(store);
+  DatasetSpec tiny = tiny_dataset();
+  SinkBatch first;
+  for (int i = 0; i < 50; ++i)
+    first.requests.push_back(request(tiny, "k" + std::to_string(i), kT0 + i, 1.0));
+  first.outcomes.push_back(make_record(tiny, "k0", {{"y", Value(5.0)}}));
+  ASSERT_TRUE(store->commit(tiny, first).ok());
+  server->query("UPDATE tiny_records SET _ingested_at_ms = 7", schema);
+  for (int round = 0; round < 40; ++round) {
+    // Each batch: one key seen before (its x corrected, n added) and new keys.
+    SinkBatch b;
+    b.group = "ingest";
+    b.offsets = {{"tiny.requests", 0, round + 1}};
+    b.requests.push_back(
+        make_record(tiny, "k" + std::to_string(round),
+                    {{"ts", Value(kT0 + round)}, {"x", Value(2.0)}, {"n", Value(int64_t{round})}}));
+    for (int i = 0; i < 20; ++i)
+      b.requests.push_back(
+          request(tiny, "r" + std::to_string(round) + "-" + std::to_string(i), kT0, 3.0));
+    auto r = store->commit(tiny, b);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    auto seen = store->get_record(tiny, "k" + std::to_string(round)).value();
+    ASSERT_TRUE(seen);
+    EXPECT_EQ(seen->values[2], Value(2.0));
+    EXPECT_EQ(seen->values[3], Value(int64_t{round}));
+    EXPECT_EQ(store->get_record(tiny, "r" + std::to_string(round) + "-19").value()->values[2],
+              Value(3.0));
+    EXPECT_EQ(store->load_offsets("ingest").value(),
+              (std::vector<OffsetEntry>{{"tiny.requests", 0, round + 1}}));
+  }
+  EXPECT_EQ(store->get_record(tiny, "k0").value()->values[6], Value(5.0));  // target kept
+  EXPECT_EQ(store->stats(tiny).value().records, 50 + 40 * 20);
+  // Keys stored before kept their first ingest time; the new ones have theirs.
+  EXPECT_EQ(server->query("SELECT count(*) FROM tiny_records WHERE _ingested_at_ms = 7", schema),
+            (std::vector<std::string>{"50"}));
+}
+
+TEST(PostgresStore, ConcurrentWritersAndAScanNeverClash) {
+  REQUIRE_SERVER();
+  auto store = open_in_fresh_schema(*server, {});
+  ASSERT_TRUE(store);
+  DatasetSpec tiny = tiny_dataset();
+  ASSERT_TRUE(store->ensure_dataset(tiny).ok());
+  constexpr int kThreads = 3, kBatches = 20, kPerBatch = 200;
+  std::vector<std::string> errors[kThreads + 1];
+  std::atomic<bool> done{false};
+  // Writers share keys (every thread writes every key), so their upserts contend on the rows.
+  auto writer = [&](int t) {
+    for (int i = 0; i < kBatches; ++i) {
+      SinkBatch b;
+      b.group = "g" + std::to_string(t);
+      b.offsets = {{"tiny.requests", t, i + 1}};
+      for (int j = 0; j < kPerBatch; ++j) {
+        std::string key = "k" + std::to_string((i * kPerBatch + j * 7919) % (kBatches * kPerBatch));
+        if (t == 0) b.requests.push_back(request(tiny, key, kT0 + j, double(j)));
+        if (t == 1) b.outcomes.push_back(make_record(tiny, key, {{"y", Value(double(j))}}));
+        if (t == 2) b.predictions.push_back({key, 1, 1.0, 1});
+      }
+      auto r = store->commit(tiny, b);
+      if (!r.ok()) errors[t].push_back(r.status().to_string());
+      if (i % 7 == 0) {
+        ModelInfo info;
+        info.dataset = "tiny";
+        info.learner = "ridge";
+        auto v = store->register_model(info, "m" + std::to_string(t), true);
+        if (!v.ok()) errors[t].push_back(v.status().to_string());
+      }
+    }
+  };
+  std::thread reader([&] {
+    while (!done.load()) {
+      Status s = store->scan_labelled(tiny, 100, [](const Record&) {});
+      if (!s.ok()) errors[kThreads].push_back(s.to_string());
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) threads.emplace_back(writer, t);
+  for (auto& t : threads) t.join();
+  done = true;
+  reader.join();
+  for (const auto& errs : errors) EXPECT_TRUE(errs.empty()) << errs.front();
+  auto s = store->stats(tiny).value();
+  EXPECT_EQ(s.records, kBatches * kPerBatch);
+  EXPECT_EQ(s.labelled, kBatches * kPerBatch);
+  EXPECT_EQ(s.predictions, kBatches * kPerBatch);
+  auto models = store->list_models("tiny").value();
+  ASSERT_EQ(models.size(), size_t(kThreads * 3));
+  for (size_t i = 0; i < models.size(); ++i)
+    EXPECT_EQ(models[i].version, int64_t(models.size() - i));
+  EXPECT_EQ(std::count_if(models.begin(), models.end(),
+                          [](const ModelInfo& m) { return m.status == "active"; }),
+            1);
+}
+
+TEST(PostgresStore, AScanStreamsInChunksAndItsCallbackMayWrite) {
+  REQUIRE_SERVER();
+  PostgresOptions options;
+  options.fetch_rows = 3;  // several FETCHes for 10 rows
+  auto store = open_in_fresh_schema(*server, options);
+  ASSERT_TRUE(store);
+  DatasetSpec tiny = tiny_dataset();
+  SinkBatch b;
+  for (int i = 0; i < 10; ++i)
+    b.observations.push_back(
+        make_record(tiny, "k" + std::to_string(i),
+                    {{"ts", Value(kT0 + i)}, {"x", Value(1.0)}, {"y", Value(2.0)}}));
+  ASSERT_TRUE(store->commit(tiny, b).ok());
+  int seen = 0;
+  Status s = store->scan_labelled(tiny, 0, [&](const Record& r) {
+    EXPECT_EQ(r.key, "k" + std::to_string(seen));
+    ++seen;
+    SinkBatch w;  // a new labelled row, mid-scan: the scan's snapshot does not see it
+    w.observations.push_back(make_record(
+        tiny, "new" + r.key, {{"ts", Value(kT0 + 100)}, {"x", Value(1.0)}, {"y", Value(2.0)}}));
+    auto c = store->commit(tiny, w);
+    EXPECT_TRUE(c.ok()) << c.status().to_string();
+  });
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  EXPECT_EQ(seen, 10);
+  EXPECT_EQ(store->count_labelled(tiny).value(), 20);
+}
+
+TEST(PostgresStore, ATableChangedByHandIsReportedAndNotAltered) {
+  REQUIRE_SERVER();
+  std::string schema;
+  auto store = open_in_fresh_schema(*server, {}, &schema);
+  ASSERT_TRUE(store);
+  server->query("CREATE TABLE tiny_records (id text PRIMARY KEY, ts timestamptz, x text)", schema);
+  Status s = store->ensure_dataset(tiny_dataset());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("'x'"));
+  EXPECT_THAT(s.message(), HasSubstr("text but the schema needs double precision"));
+  EXPECT_EQ(server->query("SELECT count(*) FROM information_schema.columns WHERE table_schema='" +
+                          schema + "' AND table_name='tiny_records'"),
+            (std::vector<std::string>{"3"}));
+  EXPECT_EQ(server->query("SELECT count(*) FROM information_schema.tables WHERE table_schema='" +
+                          schema + "' AND table_name LIKE 'tiny_%'"),
+            (std::vector<std::string>{"1"}));
+  // int and timestamp are different column types in PostgreSQL: a change is detected.
+  server->query("DROP TABLE tiny_records", schema);
+  ASSERT_TRUE(store->ensure_dataset(tiny_dataset()).ok());
+  DatasetSpec changed = parse_dataset_yaml("tiny", R"(
+key: id
+event_time: ts
+target: y
+fields: {id: string, ts: timestamp, x: float, n: timestamp, flag: bool, cat: category, y: float}
+features: [{transform: numeric, input: x}]
+)");
+  s = store->ensure_dataset(changed);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("'n'"));
+}
+
+TEST(PostgresStore, ADatabaseFromANewerSchemaVersionIsRefused) {
+  REQUIRE_SERVER();
+  std::string schema;
+  auto store = open_in_fresh_schema(*server, {}, &schema);
+  ASSERT_TRUE(store);
+  server->query("UPDATE flowcast_schema_version SET version = 2", schema);
+  auto r = PostgresStore::open(server->schema_url(schema), {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("schema version 2"));
+}
+
+TEST(PostgresStore, TextIsStoredExactlyAndNulBytesAreRefusedByName) {
+  REQUIRE_SERVER();
+  std::string schema;
+  auto store = open_in_fresh_schema(*server, {}, &schema);
+  ASSERT_TRUE(store);
+  DatasetSpec tiny = tiny_dataset();
+  const std::string nasty = "'); DROP TABLE tiny_records; -- \\ \"q\" \n\t E'\\x00' $$ $1";
+  SinkBatch b;
+  b.requests.push_back(make_record(tiny, nasty, {{"ts", Value(kT0)}, {"cat", Value(nasty)}}));
+  ASSERT_TRUE(store->commit(tiny, b).ok());
+  EXPECT_EQ(server->query("SELECT count(*) FROM tiny_records WHERE id = cat", schema),
+            (std::vector<std::string>{"1"}));
+  auto got = store->get_record(tiny, nasty).value();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->values[5], Value(nasty));
+
+  SinkBatch nul;
+  nul.group = "ingest";
+  nul.offsets = {{"tiny.requests", 0, 5}};
+  nul.requests.push_back(request(tiny, "fine", kT0, 1.0));
+  nul.requests.push_back(
+      make_record(tiny, "bad", {{"ts", Value(kT0)}, {"cat", Value(std::string("a\0b", 3))}}));
+  auto r = store->commit(tiny, nul);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("'cat'"));
+  EXPECT_THAT(r.status().message(), HasSubstr("NUL"));
+  EXPECT_TRUE(store->load_offsets("ingest").value().empty());  // nothing of the batch is kept
+  EXPECT_FALSE(store->get_record(tiny, "fine").value());
+
+  // Bytes that are not UTF-8 cannot be text on a UTF8 server: refused by field name too.
+  if (server->query("SHOW server_encoding") == std::vector<std::string>{"UTF8"}) {
+    SinkBatch latin1;
+    latin1.requests.push_back(
+        make_record(tiny, "l1", {{"ts", Value(kT0)}, {"cat", Value(std::string("caf\xe9"))}}));
+    r = store->commit(tiny, latin1);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(r.status().message(), HasSubstr("'cat'"));
+  }
+}
+
+TEST(PostgresStore, NaNIsStoredAsNullAndExtremeTimestampsAreChecked) {
+  REQUIRE_SERVER();
+  std::string schema;
+  auto store = open_in_fresh_schema(*server, {}, &schema);
+  ASSERT_TRUE(store);
+  DatasetSpec tiny = tiny_dataset();
+  SinkBatch b;
+  b.requests.push_back(request(tiny, "a", kT0, 1.5));
+  ASSERT_TRUE(store->commit(tiny, b).ok());
+  SinkBatch nan;  // NaN is "no value": it does not erase the stored 1.5
+  nan.requests.push_back(request(tiny, "a", kT0, std::nan("")));
+  nan.predictions = {{"a", 1, std::nan(""), 1}};
+  ASSERT_TRUE(store->commit(tiny, nan).ok());
+  EXPECT_EQ(store->get_record(tiny, "a").value()->values[2], Value(1.5));
+  auto preds = store->predictions_for(tiny, "a").value();
+  ASSERT_EQ(preds.size(), 1u);
+  EXPECT_TRUE(std::isnan(preds[0].prediction));
+  EXPECT_EQ(server->query("SELECT prediction IS NULL FROM tiny_predictions", schema),
+            (std::vector<std::string>{"t"}));
+
+  SinkBatch ancient;
+  ancient.requests.push_back(request(tiny, "old", kMinPostgresTimestampMicros - 1, 1.0));
+  auto r = store->commit(tiny, ancient);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("'ts'"));
+  SinkBatch edge;  // the earliest and a far-future time round-trip exactly
+  edge.requests.push_back(request(tiny, "first", kMinPostgresTimestampMicros, 1.0));
+  edge.requests.push_back(request(tiny, "far", int64_t{9'000'000'000'000'000'000}, 1.0));
+  ASSERT_TRUE(store->commit(tiny, edge).ok());
+  EXPECT_EQ(store->get_record(tiny, "first").value()->values[1],
+            Value(kMinPostgresTimestampMicros));
+  EXPECT_EQ(store->get_record(tiny, "far").value()->values[1],
+            Value(int64_t{9'000'000'000'000'000'000}));
+}
+
+// --- without a server ------------------------------------------------------------------------
+
+TEST(PostgresRecordEncoder, MergesOneRowPerKeyInApplyOrder) {
+  DatasetSpec tiny = tiny_dataset();
+  PostgresDatasetSql sql(tiny);
+  SinkBatch b;
+  b.requests.push_back(make_record(tiny, "k", {{"ts", Value(kT0)}, {"x", Value(1.0)}}));
+  b.requests.push_back(make_record(tiny, "k", {{"x", Value(2.0)}, {"n", Value(int64_t{4})}}));
+  b.outcomes.push_back(make_record(tiny, "k", {{"y", Value(9.0)}, {"x", Value(-1.0)}}));
+  b.requests.push_back(make_record(tiny, "a", {{"ts", Value(kT0)}}));
+  PostgresCopyBuffer out;
+  int64_t new_rows = -1;
+  ASSERT_TRUE(PostgresRecordEncoder(tiny, sql, true).encode(b, 1234, out, &new_rows).ok());
+  EXPECT_EQ(out.rows(), 2);  // "a" and "k", merged
+  EXPECT_EQ(new_rows, 1);    // only "a" had no outcome
+  // Decode the two rows back: 11-byte signature, 8 header bytes, then rows.
+  const std::string& d = out.data();
+  size_t p = 19;
+  auto i16 = [&] {
+    int v = (static_cast<unsigned char>(d[p]) << 8) | static_cast<unsigned char>(d[p + 1]);
+    p += 2;
+    return v;
+  };
+  auto field = [&]() -> std::optional<std::string> {
+    uint32_t len = 0;
+    for (int i = 0; i < 4; ++i) len = (len << 8) | static_cast<unsigned char>(d[p++]);
+    if (len == 0xffffffffu) return std::nullopt;
+    std::string v = d.substr(p, len);
+    p += len;
+    return v;
+  };
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(i16(), 10);  // 7 fields, 2 bookkeeping columns, _fc_new
+    rows.emplace_back();
+    for (int c = 0; c < 10; ++c) rows.back().push_back(field());
+  }
+  EXPECT_EQ(i16(), 0xffff);
+  EXPECT_EQ(p, d.size());
+  EXPECT_EQ(rows[0][0], std::optional<std::string>("a"));  // sorted by key
+  EXPECT_EQ(rows[1][0], std::optional<std::string>("k"));
+  auto as_double = [](const std::optional<std::string>& v) {
+    uint64_t bits = 0;
+    for (char c : *v) bits = (bits << 8) | static_cast<unsigned char>(c);
+    return std::bit_cast<double>(bits);
+  };
+  EXPECT_EQ(as_double(rows[1][2]), 2.0);  // the outcome's x is not an outcome field
+  EXPECT_EQ(as_double(rows[1][6]), 9.0);
+  EXPECT_TRUE(rows[1][3].has_value());   // n from the second request
+  EXPECT_FALSE(rows[1][4].has_value());  // flag never sent
+  EXPECT_TRUE(rows[1][7].has_value());   // ingested (requests came)
+  EXPECT_TRUE(rows[1][8].has_value());   // labelled (the outcome carried y)
+  EXPECT_FALSE(rows[0][8].has_value());
+  EXPECT_EQ(rows[0][9], std::optional<std::string>(std::string(1, '\1')));  // expected new
+  EXPECT_EQ(rows[1][9], std::optional<std::string>(std::string(1, '\0')));  // an outcome came
+}
+
+TEST(PostgresRecordEncoder, RefusesWhatPostgresCannotStoreNamingTheField) {
+  DatasetSpec tiny = tiny_dataset();
+  PostgresDatasetSql sql(tiny);
+  PostgresCopyBuffer out;
+  SinkBatch nul;
+  nul.observations.push_back(
+      make_record(tiny, "k", {{"ts", Value(kT0)}, {"cat", Value(std::string("x\0y", 3))}}));
+  Status s = PostgresRecordEncoder(tiny, sql, true).encode(nul, 1, out);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("observation 0 (key 'k'): field 'cat'"));
+  SinkBatch bad_utf8;
+  bad_utf8.requests.push_back(make_record(tiny, "k", {{"cat", Value(std::string("\xc3("))}}));
+  EXPECT_FALSE(PostgresRecordEncoder(tiny, sql, true).encode(bad_utf8, 1, out).ok());
+  EXPECT_TRUE(PostgresRecordEncoder(tiny, sql, false).encode(bad_utf8, 1, out).ok());
+  // An outcome's request fields are not stored, so their contents do not matter.
+  SinkBatch ignored;
+  ignored.outcomes.push_back(
+      make_record(tiny, "k", {{"y", Value(1.0)}, {"cat", Value(std::string("x\0y", 3))}}));
+  EXPECT_TRUE(PostgresRecordEncoder(tiny, sql, true).encode(ignored, 1, out).ok());
+  EXPECT_TRUE(valid_utf8("plain, Москва, 東京, \xF0\x9F\x9A\x95"));
+  EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));      // a surrogate
+  EXPECT_FALSE(valid_utf8("\xc0\xaf"));          // overlong
+  EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+}
+
+TEST(PostgresOptions, ParsedFromThePostgresqlSection) {
+  auto section = [](const char* yaml) {
+    return ConfigNode(YAML::Load(yaml)["postgresql"], "postgresql");
+  };
+  PostgresOptions d = parse_postgres_options(section("other: 1"));
+  EXPECT_EQ(d.retry_for_ms, 10000);
+  EXPECT_EQ(d.pool_size, 4);
+  EXPECT_EQ(d.fetch_rows, 10000);
+  PostgresOptions o = parse_postgres_options(
+      section("postgresql: {retry_for: 30s, pool_size: 2, fetch_rows: 500}"));
+  EXPECT_EQ(o.retry_for_ms, 30000);
+  EXPECT_EQ(o.pool_size, 2);
+  EXPECT_EQ(o.fetch_rows, 500);
+  try {
+    parse_postgres_options(section("postgresql: {retry: 1s}"));
+    ADD_FAILURE() << "a misspelt key was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.path(), "postgresql.retry");
+  }
+  EXPECT_THROW(parse_postgres_options(section("postgresql: {pool_size: 0}")), ConfigError);
+  EXPECT_THROW(parse_postgres_options(section("postgresql: {retry_for: soon}")), ConfigError);
+  EXPECT_THROW(parse_postgres_options(section("postgresql: 5")), ConfigError);
+}
+
+}  // namespace
+}  // namespace flowcast::store::testing
