@@ -1,5 +1,7 @@
 #include "store/sqlite_store.h"
 
+#include "store/recent_targets.h"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -649,15 +651,7 @@ Result<std::vector<double>> SqliteStore::recent_targets(const DatasetSpec& spec,
     }
   }
   FC_RETURN_IF_ERROR(tx.commit());
-  std::vector<double> targets;
-  size_t a = 0, b = 0;
-  const size_t want = limit == 0 ? timed.size() + untimed.size() : static_cast<size_t>(limit);
-  while (targets.size() < want && (a < timed.size() || b < untimed.size())) {
-    bool take_timed =
-        b >= untimed.size() || (a < timed.size() && timed[a].first >= untimed[b].first);
-    targets.push_back(take_timed ? timed[a++].second : untimed[b++].second);
-  }
-  return targets;
+  return merge_newest_first(timed, untimed, limit);
 }
 
 Result<std::optional<Record>> SqliteStore::get_record(const DatasetSpec& spec,
