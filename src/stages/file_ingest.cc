@@ -30,6 +30,7 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
                                       const std::atomic<int>& interrupted) {
   FC_ASSIGN_OR_RETURN(auto reader, CsvRecordReader::open(options.csv_path, spec, true));
   FC_RETURN_IF_ERROR(store.ensure_dataset(spec));
+  FC_ASSIGN_OR_RETURN(const store::Store::RecordCheck storable, store.record_check(spec));
   std::error_code ec;
   const int64_t total = int64_t(std::filesystem::file_size(options.csv_path, ec));
   const bool bar = options.progress && isatty(STDERR_FILENO);
@@ -51,6 +52,7 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
   };
 
   while (interrupted.load() == 0 && reader->next(rec, err)) {
+    if (err.ok() && storable) err = storable(rec, RecordRole::kObservation);
     if (!err.ok()) {
       if (!rejects.is_open()) {
         rejects.open(options.rejects_path);

@@ -30,6 +30,7 @@ Status IngestStage::run(std::stop_token stop) {
   FC_RETURN_IF_ERROR(subscribe_from_store(*consumer, ctx_.store, group,
                                           {topics.requests, topics.outcomes, topics.observations},
                                           "ingest"));
+  FC_ASSIGN_OR_RETURN(const store::Store::RecordCheck storable, ctx_.store.record_check(ds));
   JsonCodec codec(ds);
   DlqWriter dlq("ingest", topics.dlq, stats_);
   bus::MessageBatch polled;
@@ -58,6 +59,7 @@ Status IngestStage::run(std::stop_token stop) {
                         : m.topic == topics.outcomes ? RecordRole::kOutcome
                                                      : RecordRole::kObservation;
       Status d = codec.decode(m.value, role, rec);
+      if (d.ok() && storable) d = storable(rec, role);
       if (!d.ok()) {
         dlq.add(m, d.message());
         continue;

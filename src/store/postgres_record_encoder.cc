@@ -93,7 +93,8 @@ std::string postgres_shown(std::string_view text) {
 
 Status PostgresRecordEncoder::check(const Record& r, int role, size_t index) const {
   auto where = [&] {
-    return std::string(kRoleNames[role]) + " " + std::to_string(index) + " (key '" +
+    return std::string(kRoleNames[role]) +
+           (index == SIZE_MAX ? std::string() : " " + std::to_string(index)) + " (key '" +
            postgres_shown(r.key) + "')";
   };
   if (r.values.size() != sql_.value_index.size())

@@ -40,6 +40,11 @@ class PostgresRecordEncoder {
   // receives how many rows have it.
   Status encode(const SinkBatch& batch, int64_t now_ms, PostgresCopyBuffer& out,
                 int64_t* new_rows = nullptr) const;
+  // The check encode() applies to each record; `index` names the record in the message
+  // (SIZE_MAX: not named by index).
+  Status check(const Record& r, RecordRole role, size_t index) const {
+    return check(r, static_cast<int>(role), index);
+  }
 
  private:
   Status check(const Record& r, int role, size_t index) const;

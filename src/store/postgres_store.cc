@@ -545,6 +545,13 @@ Status PostgresStore::write_records(PostgresConnection& db, const PostgresDatase
   return db.exec(sql.upsert_records, what);
 }
 
+Result<Store::RecordCheck> PostgresStore::record_check(const DatasetSpec& spec) {
+  FC_ASSIGN_OR_RETURN(auto sql, dataset_sql(spec));
+  return RecordCheck([&spec, sql, check_utf8 = check_utf8_](const Record& r, RecordRole role) {
+    return PostgresRecordEncoder(spec, *sql, check_utf8).check(r, role, SIZE_MAX);
+  });
+}
+
 Result<CommitResult> PostgresStore::commit(const DatasetSpec& spec, const SinkBatch& batch) {
   if (!batch.offsets.empty() && batch.group.empty())
     return Status::invalid("commit: offsets without a consumer group");

@@ -95,6 +95,7 @@ class PostgresStore : public Store {
   static constexpr int kSchemaVersion = 1;
 
   Status ensure_dataset(const DatasetSpec& spec) override;
+  Result<RecordCheck> record_check(const DatasetSpec& spec) override;
   Result<CommitResult> commit(const DatasetSpec& spec, const SinkBatch& batch) override;
   Result<std::vector<OffsetEntry>> load_offsets(const std::string& group) override;
   Status scan_labelled(const DatasetSpec& spec, int64_t limit,

@@ -110,6 +110,18 @@ class Store {
   // do not match the schema is reported (kInvalidArgument naming the column), never altered.
   virtual Status ensure_dataset(const DatasetSpec& spec) = 0;
 
+  // A check of whether this backend can store a record decoded for a role: kInvalidArgument
+  // naming the field when it cannot (PostgreSQL text cannot hold a NUL byte, for example).
+  // Sinks run it on each decoded record and send the ones refused to the dlq, so that one such
+  // record never stalls a stream by failing every commit of its batch. An empty function: the
+  // backend stores every record it is given. The check may be used from one thread at a time
+  // and must not outlive `spec` or the store.
+  using RecordCheck = std::function<Status(const Record&, RecordRole)>;
+  virtual Result<RecordCheck> record_check(const DatasetSpec& spec) {
+    (void)spec;
+    return RecordCheck();
+  }
+
   // Applies `batch` in one transaction: all of it or nothing.
   virtual Result<CommitResult> commit(const DatasetSpec& spec, const SinkBatch& batch) = 0;
   virtual Result<std::vector<OffsetEntry>> load_offsets(const std::string& group) = 0;
