@@ -1,5 +1,7 @@
 #include "stages/evaluate_stage.h"
 
+#include <algorithm>
+
 #include <deque>
 #include <map>
 #include <set>
@@ -61,8 +63,7 @@ Status EvaluateStage::run(std::stop_token stop) {
   FC_RETURN_IF_ERROR(ctx_.store.ensure_dataset(ds));
   FC_ASSIGN_OR_RETURN(auto consumer, ctx_.bus.consumer(group));
   FC_ASSIGN_OR_RETURN(auto producer, ctx_.bus.producer());
-  FC_RETURN_IF_ERROR(subscribe_from_store(*consumer, ctx_.store, group,
-                                          {topics.predictions, topics.outcomes}, "evaluate"));
+  FC_ASSIGN_OR_RETURN(const store::Store::RecordCheck storable, ctx_.store.record_check(ds));
   JsonCodec codec(ds);
   DlqWriter dlq("evaluate", topics.dlq, stats_);
 
@@ -156,6 +157,39 @@ Status EvaluateStage::run(std::stop_token stop) {
     return Status();
   };
 
+  // Partitions taken away (another member joined or left the group). Every join made so far is
+  // committed (each loop commits before it polls again), so what remains of them here is waiting
+  // records and offsets: both are dropped. The stored offsets of those partitions stop at their
+  // oldest waiting record, so the next owner reads the waiting records again; this member must
+  // never write those offsets again (a late release here would move them past records the next
+  // owner is still holding).
+  auto on_revoked = [&](const std::vector<bus::TopicPartition>& revoked) {
+    auto gone = [&](const bus::TopicPartition& tp) {
+      return std::find(revoked.begin(), revoked.end(), tp) != revoked.end();
+    };
+    size_t dropped = 0;
+    for (auto it = waiting_predictions.begin(); it != waiting_predictions.end();) {
+      dropped += size_t(std::erase_if(it->second, [&](const WaitingPrediction& w) {
+        return gone(w.origin.tp);
+      }));
+      it = it->second.empty() ? waiting_predictions.erase(it) : std::next(it);
+    }
+    dropped += size_t(std::erase_if(waiting_outcomes, [&](const auto& kv) {
+      return gone(kv.second.second.tp);
+    }));
+    for (const auto& tp : revoked) {
+      offsets.next().erase(tp);
+      held.erase(tp);
+      committed.erase(tp);
+    }
+    if (dropped > 0)
+      log->debug("{}: {} partitions revoked; {} waiting records left to their next owner",
+                 ds.name(), revoked.size(), dropped);
+  };
+  FC_RETURN_IF_ERROR(subscribe_from_store(*consumer, ctx_.store, group,
+                                          {topics.predictions, topics.outcomes}, "evaluate",
+                                          on_revoked));
+
   for (;;) {
     const bool stopping = stop.stop_requested();
     Status s = stopping ? Status() : consumer->poll(polled, size_t(settings_.batch_size), 100);
@@ -196,6 +230,7 @@ Status EvaluateStage::run(std::stop_token stop) {
         }
       } else {
         Status d = codec.decode(m.value, RecordRole::kOutcome, rec);
+        if (d.ok() && storable) d = storable(rec, RecordRole::kOutcome);  // its key is stored
         if (!d.ok()) {
           dlq.add(m, d.message());
           continue;

@@ -1,5 +1,7 @@
 #include "stages/ingest_stage.h"
 
+#include <algorithm>
+
 #include "core/json_codec.h"
 #include "core/log.h"
 #include "core/time_util.h"
@@ -27,20 +29,71 @@ Status IngestStage::run(std::stop_token stop) {
   FC_RETURN_IF_ERROR(ctx_.store.ensure_dataset(ds));
   FC_ASSIGN_OR_RETURN(auto consumer, ctx_.bus.consumer(group));
   FC_ASSIGN_OR_RETURN(auto producer, ctx_.bus.producer());
-  FC_RETURN_IF_ERROR(subscribe_from_store(*consumer, ctx_.store, group,
-                                          {topics.requests, topics.outcomes, topics.observations},
-                                          "ingest"));
   FC_ASSIGN_OR_RETURN(const store::Store::RecordCheck storable, ctx_.store.record_check(ds));
   JsonCodec codec(ds);
   DlqWriter dlq("ingest", topics.dlq, stats_);
   bus::MessageBatch polled;
   store::SinkBatch batch;
   batch.group = group;
-  OffsetTracker offsets;
+  OffsetTracker offsets;  // what the batch in flight consumed
   Record rec;
-  stats_.running = true;
   int64_t batch_started = 0, lag_checked = 0;
   size_t in_batch = 0;
+
+  auto clear_batch = [&] {
+    batch.requests.clear();
+    batch.outcomes.clear();
+    batch.observations.clear();
+    offsets.clear();
+    in_batch = 0;
+  };
+  // Rows and offsets of the batch in flight, in one store transaction.
+  auto commit = [&](const std::function<Status(const std::function<Status()>&)>& retry) {
+    dlq.flush(*producer);
+    batch.offsets = offsets.store_entries();
+    const size_t rows = batch.requests.size() + batch.outcomes.size() + batch.observations.size();
+    Status c = retry([&]() -> Status {
+      Status r = ctx_.store.commit(ds, batch).status();
+      if (!r.ok()) stats_.set_error(r.to_string());
+      return r;
+    });
+    if (!c.ok()) return c;
+    stats_.out.fetch_add(int64_t(rows), std::memory_order_relaxed);
+    // The store holds the truth; the bus copy lets standard lag tools see progress.
+    Status bc = consumer->commit(offsets.bus_offsets());
+    if (!bc.ok()) log->debug("bus offset commit: {}", bc.to_string());
+    clear_batch();
+    return Status();
+  };
+  const std::string committing = "committing to " + ctx_.store.describe();
+  // Partitions taken away mid-batch (another member joined or left): the batch in flight holds
+  // messages of them, so it is committed now, before their next owner reads the stored offsets.
+  // A batch that cannot be committed within a bounded time is abandoned whole: the partitions
+  // this member keeps are rewound to where the batch began, and the revoked ones resume at the
+  // stored offsets elsewhere. Either way no batch is half-applied.
+  auto on_revoked = [&](const std::vector<bus::TopicPartition>& revoked) {
+    if (offsets.empty()) return;
+    Status c = commit([&](const std::function<Status()>& attempt) {
+      return retry_transient_for(stop, "ingest", committing, 15000, attempt);
+    });
+    if (c.ok()) {
+      log->debug("{}: committed the batch in flight as {} partitions were revoked", ds.name(),
+                 revoked.size());
+      return;
+    }
+    log->warn("{}: abandoning the batch in flight ({} messages) at a rebalance: {}", ds.name(),
+              in_batch, c.to_string());
+    for (const auto& [tp, first] : offsets.first()) {
+      if (std::find(revoked.begin(), revoked.end(), tp) != revoked.end()) continue;
+      Status sk = consumer->seek(tp, first);
+      if (!sk.ok()) log->warn("rewinding {}/{}: {}", tp.topic, tp.partition, sk.to_string());
+    }
+    clear_batch();
+  };
+  FC_RETURN_IF_ERROR(subscribe_from_store(*consumer, ctx_.store, group,
+                                          {topics.requests, topics.outcomes, topics.observations},
+                                          "ingest", on_revoked));
+  stats_.running = true;
 
   while (!stop.stop_requested()) {
     Status s = consumer->poll(polled, size_t(settings_.batch_size) - in_batch, 100);
@@ -84,22 +137,10 @@ Status IngestStage::run(std::stop_token stop) {
     if (!full && !waited && !(polled.empty() && in_batch > 0)) continue;
     if (offsets.empty()) continue;
 
-    dlq.flush(*producer);
-    batch.offsets = offsets.store_entries();
-    size_t rows = batch.requests.size() + batch.outcomes.size() + batch.observations.size();
-    Status c = retry_transient(stop, "ingest", "committing to " + ctx_.store.describe(),
-                               [&]() -> Status { return ctx_.store.commit(ds, batch).status(); },
-                               [&](const Status& e) { stats_.set_error(e.to_string()); });
+    Status c = commit([&](const std::function<Status()>& attempt) {
+      return retry_transient(stop, "ingest", committing, attempt);
+    });
     if (!c.ok()) return c.with_context("ingest commit");
-    stats_.out.fetch_add(int64_t(rows), std::memory_order_relaxed);
-    // The store holds the truth; the bus copy lets standard lag tools see progress.
-    Status bc = consumer->commit(offsets.bus_offsets());
-    if (!bc.ok()) log->debug("bus offset commit: {}", bc.to_string());
-    batch.requests.clear();
-    batch.outcomes.clear();
-    batch.observations.clear();
-    offsets.clear();
-    in_batch = 0;
   }
   stats_.running = false;
   return Status();

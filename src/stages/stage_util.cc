@@ -1,11 +1,13 @@
 #include "stages/stage_util.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 
 #include "core/backoff.h"
 #include "core/log.h"
+#include "core/time_util.h"
 #include "stages/stage.h"
 
 namespace flowcast::stages {
@@ -14,9 +16,12 @@ std::string group_name(const std::string& stage, const DatasetSpec& dataset) {
   return "flowcast." + stage + "." + dataset.name();
 }
 
-Status subscribe_from_store(bus::Consumer& consumer, store::Store& store, const std::string& group,
-                            const std::vector<std::string>& topics, const std::string& stage) {
+Status subscribe_from_store(
+    bus::Consumer& consumer, store::Store& store, const std::string& group,
+    const std::vector<std::string>& topics, const std::string& stage,
+    std::function<void(const std::vector<bus::TopicPartition>&)> on_revoked) {
   bus::RebalanceListener listener;
+  listener.on_revoked = std::move(on_revoked);
   bus::Consumer* c = &consumer;
   listener.on_assigned = [c, &store, group, stage](const std::vector<bus::TopicPartition>& tps) {
     auto offsets = store.load_offsets(group);
@@ -74,6 +79,20 @@ Status retry_transient(std::stop_token stop, const std::string& stage, const std
     if (backoff.attempts() == 0) logger(stage)->warn("{} failed, retrying: {}", what, s.to_string());
     if (!sleep_for(stop, backoff.next_delay_ms()))
       return Status::unavailable(what + " abandoned at shutdown: " + s.message());
+  }
+}
+
+Status retry_transient_for(std::stop_token stop, const std::string& stage, const std::string& what,
+                           int64_t max_ms, const std::function<Status()>& attempt) {
+  Backoff backoff;
+  const int64_t deadline = mono_nanos() + max_ms * 1'000'000;
+  for (;;) {
+    Status s = attempt();
+    if (s.ok() || !is_transient(s)) return s;
+    if (backoff.attempts() == 0) logger(stage)->warn("{} failed, retrying: {}", what, s.to_string());
+    const int64_t left_ms = (deadline - mono_nanos()) / 1'000'000;
+    if (left_ms <= 0) return s;
+    if (!sleep_for(stop, std::min<int64_t>(backoff.next_delay_ms(), left_ms))) return s;
   }
 }
 

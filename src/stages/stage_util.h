@@ -16,19 +16,31 @@ namespace flowcast::stages {
 
 // Subscribes `consumer` to `topics`; whenever partitions are assigned, seeks each one to the
 // offset stored for `group` in `store` (the source of truth), so a restarted sink resumes exactly
-// after the rows it committed.
-Status subscribe_from_store(bus::Consumer& consumer, store::Store& store, const std::string& group,
-                            const std::vector<std::string>& topics, const std::string& stage);
+// after the rows it committed. `on_revoked` (optional) runs on the polling thread, inside poll(),
+// when partitions are taken away (a member joined or left the group), before their next owner can
+// read their offsets: a sink finishes and commits its batch in flight there, or abandons it.
+Status subscribe_from_store(
+    bus::Consumer& consumer, store::Store& store, const std::string& group,
+    const std::vector<std::string>& topics, const std::string& stage,
+    std::function<void(const std::vector<bus::TopicPartition>&)> on_revoked = {});
 
 // Next offsets consumed by a batch, per partition.
 class OffsetTracker {
  public:
   void consumed(const bus::MessageView& m) {
-    auto& o = next_[bus::TopicPartition{std::string(m.topic), m.partition}];
+    bus::TopicPartition tp{std::string(m.topic), m.partition};
+    auto& o = next_[tp];
     if (m.offset + 1 > o) o = m.offset + 1;
+    auto [first, inserted] = first_.try_emplace(std::move(tp), m.offset);
+    if (!inserted && m.offset < first->second) first->second = m.offset;
   }
   bool empty() const { return next_.empty(); }
-  void clear() { next_.clear(); }
+  void clear() {
+    next_.clear();
+    first_.clear();
+  }
+  // The first offset consumed per partition since clear(): where to seek back to abandon a batch.
+  const std::map<bus::TopicPartition, int64_t>& first() const { return first_; }
   std::vector<store::OffsetEntry> store_entries() const;
   std::vector<bus::PartitionOffset> bus_offsets() const;
   const std::map<bus::TopicPartition, int64_t>& next() const { return next_; }
@@ -36,6 +48,7 @@ class OffsetTracker {
 
  private:
   std::map<bus::TopicPartition, int64_t> next_;
+  std::map<bus::TopicPartition, int64_t> first_;
 };
 
 // Sleeps up to `ms`, waking early when stop is requested. Returns false if stop was requested.
@@ -47,6 +60,11 @@ bool sleep_for(std::stop_token stop, int64_t ms);
 Status retry_transient(std::stop_token stop, const std::string& stage, const std::string& what,
                        const std::function<Status()>& attempt,
                        const std::function<void(const Status&)>& on_failure = {});
+
+// Like retry_transient, but gives up after about `max_ms` (returning the last failure): for work
+// that must not block for long, such as a commit inside a rebalance.
+Status retry_transient_for(std::stop_token stop, const std::string& stage, const std::string& what,
+                           int64_t max_ms, const std::function<Status()>& attempt);
 
 // Total lag of a consumer's assignment.
 int64_t total_lag(bus::Consumer& consumer);

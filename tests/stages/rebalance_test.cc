@@ -1,0 +1,223 @@
+// What the sinks do when partitions are taken away mid-stream (a member joined or left the
+// group, as happens on Kafka): ingest commits its batch in flight before the next owner can read
+// the stored offsets, and evaluate drops what it holds of the revoked partitions and never writes
+// their offsets again. A scripted consumer makes the rebalance happen at an exact point; the
+// store and the dlq producer are the real embedded ones.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "cli/backends.h"
+#include "core/time_util.h"
+#include "stages/evaluate_stage.h"
+#include "stages/ingest_stage.h"
+#include "stages/prediction_message.h"
+#include "support/test_support.h"
+
+namespace flowcast::stages {
+namespace {
+
+struct Msg {
+  std::string topic;
+  int32_t partition;
+  int64_t offset;
+  std::string key, value;
+};
+
+// One scripted poll: partitions to revoke first (on the polling thread, inside poll(), as the
+// real backends do), then the messages to return. After the script, polls return nothing.
+struct Step {
+  std::vector<bus::TopicPartition> revoke;
+  std::vector<Msg> messages;
+};
+
+class ScriptedConsumer : public bus::Consumer {
+ public:
+  ScriptedConsumer(std::deque<Step> steps, std::vector<bus::TopicPartition> assignment,
+                   std::function<void()> after_revoke)
+      : steps_(std::move(steps)), assignment_(std::move(assignment)),
+        after_revoke_(std::move(after_revoke)) {}
+  Status subscribe(const std::vector<std::string>&, bus::RebalanceListener l) override {
+    listener_ = std::move(l);
+    return Status();
+  }
+  Status poll(bus::MessageBatch& out, size_t, int64_t timeout_ms) override {
+    out.clear();
+    if (!assigned_) {
+      assigned_ = true;
+      if (listener_.on_assigned) listener_.on_assigned(assignment_);
+    }
+    if (steps_.empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(timeout_ms, 20)));
+      return Status();
+    }
+    Step step = std::move(steps_.front());
+    steps_.pop_front();
+    if (!step.revoke.empty()) {
+      if (listener_.on_revoked) listener_.on_revoked(step.revoke);
+      std::erase_if(assignment_, [&](const bus::TopicPartition& tp) {
+        return std::find(step.revoke.begin(), step.revoke.end(), tp) != step.revoke.end();
+      });
+      after_revoke_();
+    }
+    for (const auto& m : step.messages)
+      out.add(m.topic, m.partition, m.offset, now_millis(), m.key, m.value);
+    return Status();
+  }
+  Status seek(const bus::TopicPartition&, int64_t) override { return Status(); }
+  Status commit(const std::vector<bus::PartitionOffset>&) override { return Status(); }
+  std::vector<bus::TopicPartition> assignment() const override { return assignment_; }
+  std::vector<bus::PartitionLag> lag() override { return {}; }
+
+ private:
+  std::deque<Step> steps_;
+  std::vector<bus::TopicPartition> assignment_;
+  std::function<void()> after_revoke_;
+  bus::RebalanceListener listener_;
+  bool assigned_ = false;
+};
+
+// The embedded bus for producers and topics; consumers are scripted.
+class ScriptedBus : public bus::Bus {
+ public:
+  ScriptedBus(bus::Bus& real, std::unique_ptr<ScriptedConsumer> c) : real_(real), c_(std::move(c)) {}
+  Status ensure_topic(const std::string& t, const bus::TopicSettings& s) override {
+    return real_.ensure_topic(t, s);
+  }
+  Result<int32_t> partition_count(const std::string& t) override { return real_.partition_count(t); }
+  Result<std::unique_ptr<bus::Producer>> producer() override { return real_.producer(); }
+  Result<std::unique_ptr<bus::Consumer>> consumer(const std::string&) override {
+    if (!c_) return Status::invalid("one scripted consumer only");
+    return std::unique_ptr<bus::Consumer>(std::move(c_));
+  }
+  std::string describe() const override { return "scripted"; }
+
+ private:
+  bus::Bus& real_;
+  std::unique_ptr<ScriptedConsumer> c_;
+};
+
+class RebalanceTest : public ::testing::Test {
+ protected:
+  testing::TempDir dir_;
+  Config config_ = testing::taxi_config({"bus=local:" + dir_.str() + "/bus",
+                                         "store=sqlite:" + dir_.str() + "/db", "log_level=warn",
+                                         // Nothing is committed for being full or old: only an
+                                         // idle poll (or a rebalance) ends a batch.
+                                         "stages.ingest.batch_size=100000",
+                                         "stages.ingest.max_wait=10m"});
+  const DatasetSpec& ds_ = config_.dataset("taxi");
+  std::unique_ptr<bus::Bus> bus_ = std::move(cli::open_bus(config_)).value();
+  std::unique_ptr<store::Store> store_ = std::move(cli::open_store(config_)).value();
+
+  std::string trip(const std::string& id) {
+    return R"({"id":")" + id +
+           R"(","vendor_id":1,"pickup_datetime":"2016-03-07 10:00:00","passenger_count":1,)"
+           R"("pickup_longitude":-73.98,"pickup_latitude":40.75,"dropoff_longitude":-73.96,)"
+           R"("dropoff_latitude":40.77})";
+  }
+  std::string outcome(const std::string& id, double seconds) {
+    return R"({"id":")" + id + R"(","trip_duration":)" + std::to_string(seconds) + "}";
+  }
+  std::map<bus::TopicPartition, int64_t> stored_offsets(const std::string& group) {
+    std::map<bus::TopicPartition, int64_t> out;
+    auto stored = store_->load_offsets(group);
+    EXPECT_TRUE(stored.ok()) << stored.status().to_string();
+    if (stored.ok())
+      for (const auto& o : *stored) out[{o.topic, o.partition}] = o.next_offset;
+    return out;
+  }
+  // Runs `stage` on its own thread until `done` holds (at most 20 s), then stops it.
+  void run(Stage& stage, const std::function<bool()>& done) {
+    std::stop_source stop;
+    Status result;
+    std::thread t([&] { result = stage.run(stop.get_token()); });
+    for (int i = 0; i < 400 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    stop.request_stop();
+    t.join();
+    EXPECT_TRUE(result.ok()) << result.to_string();
+  }
+};
+
+TEST_F(RebalanceTest, IngestCommitsItsBatchInFlightBeforeARevokedPartitionMoves) {
+  const std::string req = ds_.topics().requests;
+  std::deque<Step> steps;
+  Step first;
+  for (int i = 0; i < 5; ++i) first.messages.push_back({req, 0, i, "a" + std::to_string(i), trip("a" + std::to_string(i))});
+  for (int i = 0; i < 5; ++i) first.messages.push_back({req, 1, i, "b" + std::to_string(i), trip("b" + std::to_string(i))});
+  steps.push_back(first);
+  Step second;  // partition 1 goes to another member; partition 0 goes on
+  second.revoke = {{req, 1}};
+  for (int i = 5; i < 8; ++i) second.messages.push_back({req, 0, i, "a" + std::to_string(i), trip("a" + std::to_string(i))});
+  steps.push_back(second);
+
+  const std::string group = group_name("ingest", ds_);
+  std::map<bus::TopicPartition, int64_t> at_revoke;
+  int64_t rows_at_revoke = -1;
+  auto consumer = std::make_unique<ScriptedConsumer>(
+      steps, std::vector<bus::TopicPartition>{{req, 0}, {req, 1}}, [&] {
+        at_revoke = stored_offsets(group);
+        rows_at_revoke = store_->stats(ds_).value().requests;
+      });
+  ScriptedBus bus(*bus_, std::move(consumer));
+  ASSERT_TRUE(store_->ensure_dataset(ds_).ok());
+  IngestStage stage({config_, ds_, bus, *store_}, IngestSettings::parse(config_.stage("ingest")));
+  run(stage, [&] { return stage.stats().out.load() >= 13; });
+
+  // When the revocation returned, the batch in flight (both partitions) was in the store with
+  // its offsets: the next owner of partition 1 resumes after it.
+  EXPECT_EQ(rows_at_revoke, 10);
+  EXPECT_EQ(at_revoke[(bus::TopicPartition{req, 0})], 5);
+  EXPECT_EQ(at_revoke[(bus::TopicPartition{req, 1})], 5);
+  // The rest went on in a batch of its own.
+  EXPECT_EQ(store_->stats(ds_).value().requests, 13);
+  EXPECT_EQ(stored_offsets(group)[(bus::TopicPartition{req, 0})], 8);
+}
+
+TEST_F(RebalanceTest, EvaluateNeverWritesTheOffsetsOfARevokedPartitionAgain) {
+  const std::string preds = ds_.topics().predictions, outs = ds_.topics().outcomes;
+  auto prediction = [&](const std::string& key) {
+    std::string v;
+    encode_prediction("taxi", PredictionMessage{key, 1, 600.0, 0, now_millis()}, v);
+    return v;
+  };
+  std::deque<Step> steps;
+  Step first;  // k1's prediction waits on predictions/1 (its offset is held back at 0)
+  first.messages = {{preds, 1, 0, "k1", prediction("k1")}, {preds, 0, 0, "k2", prediction("k2")}};
+  steps.push_back(first);
+  Step second;  // predictions/1 moves away; then k1's and k2's outcomes arrive here
+  second.revoke = {{preds, 1}};
+  second.messages = {{outs, 0, 0, "k1", outcome("k1", 700)}, {outs, 0, 1, "k2", outcome("k2", 650)}};
+  steps.push_back(second);
+
+  const std::string group = group_name("evaluate", ds_);
+  std::map<bus::TopicPartition, int64_t> at_revoke;
+  auto consumer = std::make_unique<ScriptedConsumer>(
+      steps, std::vector<bus::TopicPartition>{{preds, 0}, {preds, 1}, {outs, 0}},
+      [&] { at_revoke = stored_offsets(group); });
+  ScriptedBus bus(*bus_, std::move(consumer));
+  ASSERT_TRUE(store_->ensure_dataset(ds_).ok());
+  EvaluateStage stage({config_, ds_, bus, *store_}, EvaluateSettings::parse(config_.stage("evaluate")));
+  run(stage, [&] {
+    if (stage.joined() < 1) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // time for a wrong second join
+    return true;
+  });
+
+  // k2 joined here; k1's prediction is the next owner's to join (it re-reads predictions/1
+  // from offset 0, which this member held back and then left alone).
+  EXPECT_EQ(stage.joined(), 1);
+  EXPECT_EQ(at_revoke[(bus::TopicPartition{preds, 1})], 0);
+  auto after = stored_offsets(group);
+  auto p1 = after.find(bus::TopicPartition{preds, 1});
+  EXPECT_TRUE(p1 == after.end() || p1->second == 0)
+      << "predictions/1 moved to " << p1->second << " after it was revoked";
+  EXPECT_EQ(after[(bus::TopicPartition{preds, 0})], 1);
+  // k1's outcome waits here for a prediction, so outcomes/0 stays at it.
+  EXPECT_EQ(after[(bus::TopicPartition{outs, 0})], 0);
+}
+
+}  // namespace
+}  // namespace flowcast::stages
