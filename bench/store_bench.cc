@@ -43,7 +43,11 @@ namespace flowcast {
 namespace {
 
 constexpr int kRecords = 1'000'000;
-constexpr int kBatch = 5'000;
+// Records per commit(): the ingest stage's default batch_size (FLOWCAST_BENCH_BATCH overrides).
+const int kBatch = [] {
+  const char* e = std::getenv("FLOWCAST_BENCH_BATCH");
+  return e != nullptr && std::atoi(e) > 0 ? std::atoi(e) : 50'000;
+}();
 constexpr int64_t kT0 = 1'700'000'000'000'000;
 
 std::filesystem::path source_dir() {

@@ -2,9 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "core/csv_reader.h"
 #include "core/time_util.h"
@@ -34,29 +39,73 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
   std::error_code ec;
   const int64_t total = int64_t(std::filesystem::file_size(options.csv_path, ec));
   const bool bar = options.progress && isatty(STDERR_FILENO);
-  std::ofstream rejects;
-  store::SinkBatch batch;
-  FileIngestSummary summary;
+  const size_t batch_size = size_t(std::max<int64_t>(1, options.batch_size));
   const int64_t start = mono_nanos();
-  int64_t last_draw = 0;
-  Record rec;
-  Status err;
 
-  auto commit = [&]() -> Status {
-    if (batch.observations.empty()) return Status();
-    auto r = store.commit(spec, batch);
-    if (!r.ok()) return r.status();
-    summary.loaded += int64_t(batch.observations.size());
-    batch.observations.clear();
-    return Status();
+  // Two threads: this one parses the CSV into batches while a committer writes the previous
+  // batch to the store, so parsing and SQLite's (or PostgreSQL's) work overlap. At most two
+  // batches wait between them.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::vector<Record>> ready;
+  bool parsing_done = false, failed = false;
+  Status commit_error;
+  std::atomic<int64_t> loaded{0};
+  std::thread committer([&] {
+    store::SinkBatch batch;
+    for (;;) {
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return !ready.empty() || parsing_done; });
+        if (ready.empty()) return;
+        batch.observations = std::move(ready.front());
+        ready.pop_front();
+      }
+      cv.notify_all();
+      Status c;
+      try {
+        c = store.commit(spec, batch).status();
+      } catch (const std::exception& e) {  // no exception leaves this thread
+        c = Status::internal(std::string("commit: ") + e.what());
+      }
+      if (!c.ok()) {
+        std::lock_guard lock(mu);
+        commit_error = c;
+        failed = true;
+        cv.notify_all();
+        return;
+      }
+      loaded.fetch_add(int64_t(batch.observations.size()), std::memory_order_relaxed);
+    }
+  });
+  auto hand_over = [&](std::vector<Record>& rows) -> bool {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return ready.size() < 2 || failed; });
+    if (failed) return false;
+    ready.push_back(std::move(rows));
+    rows = std::vector<Record>();
+    rows.reserve(batch_size);
+    cv.notify_all();
+    return true;
   };
 
+  std::ofstream rejects;
+  FileIngestSummary summary;
+  Status parse_error;
+  int64_t last_draw = 0;
+  std::vector<Record> rows;
+  rows.reserve(batch_size);
+  Record rec;
+  Status err;
   while (interrupted.load() == 0 && reader->next(rec, err)) {
     if (err.ok() && storable) err = storable(rec, RecordRole::kObservation);
     if (!err.ok()) {
       if (!rejects.is_open()) {
         rejects.open(options.rejects_path);
-        if (!rejects) return Status::io_error("cannot write the reject file " + options.rejects_path);
+        if (!rejects) {
+          parse_error = Status::io_error("cannot write the reject file " + options.rejects_path);
+          break;
+        }
         rejects << "line,reason\n";
       }
       std::string cell = "\"";  // RFC 4180 quoting
@@ -65,19 +114,28 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
       ++summary.rejected;
       continue;
     }
-    batch.observations.push_back(std::move(rec));
+    rows.push_back(std::move(rec));
     rec = Record();
-    if (int64_t(batch.observations.size()) >= options.batch_size) {
-      FC_RETURN_IF_ERROR(commit().with_context("loading " + options.csv_path));
+    if (rows.size() >= batch_size) {
+      if (!hand_over(rows)) break;
       const int64_t now = mono_nanos();
       if (bar && now - last_draw > 200'000'000) {
-        draw_progress(reader->bytes_read(), total, summary.loaded, summary.rejected,
+        draw_progress(reader->bytes_read(), total, loaded.load(), summary.rejected,
                       double(now - start) / 1e9);
         last_draw = now;
       }
     }
   }
-  FC_RETURN_IF_ERROR(commit().with_context("loading " + options.csv_path));
+  if (parse_error.ok() && !rows.empty()) hand_over(rows);
+  {
+    std::lock_guard lock(mu);
+    parsing_done = true;
+  }
+  cv.notify_all();
+  committer.join();
+  if (!commit_error.ok()) return commit_error.with_context("loading " + options.csv_path);
+  FC_RETURN_IF_ERROR(parse_error);
+  summary.loaded = loaded.load();
   summary.seconds = double(mono_nanos() - start) / 1e9;
   if (bar) {
     draw_progress(total, total, summary.loaded, summary.rejected, summary.seconds);

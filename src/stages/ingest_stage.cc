@@ -13,7 +13,7 @@ namespace flowcast::stages {
 IngestSettings IngestSettings::parse(const ConfigNode& node) {
   node.expect_keys({"batch_size", "max_wait"});
   IngestSettings s;
-  s.batch_size = node.get_int("batch_size", 5000, 1, 1000000);
+  s.batch_size = node.get_int("batch_size", 50000, 1, 1000000);
   s.max_wait_ms = node.get_duration_ms("max_wait", 200);
   return s;
 }

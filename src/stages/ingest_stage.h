@@ -2,7 +2,7 @@
 // micro-batches and commits each batch's rows together with the consumed offsets in one store
 // transaction (effectively once). Records that do not decode go to the dead-letter topic.
 //
-// Settings (stages.ingest): batch_size (5000), max_wait (200ms: a partial batch is committed after
+// Settings (stages.ingest): batch_size (50000), max_wait (200ms: a partial batch is committed after
 // this long).
 #pragma once
 
@@ -11,7 +11,7 @@
 namespace flowcast::stages {
 
 struct IngestSettings {
-  int64_t batch_size = 5000;
+  int64_t batch_size = 50000;
   int64_t max_wait_ms = 200;
   static IngestSettings parse(const ConfigNode& node);
 };

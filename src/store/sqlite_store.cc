@@ -269,7 +269,15 @@ Status write_records(SqliteConnection& db, const DatasetSpec& spec, const Sqlite
   FC_ASSIGN_OR_RETURN(SqliteStatement * st, db.statement(upsert.sql));
   auto guard = st->reset_on_exit();
   const int target = spec.target_index();
-  for (size_t i = 0; i < records.size(); ++i) {
+  // Applied in key order (stable, so a key's messages keep their order and the last one still
+  // wins): consecutive upserts then walk neighbouring pages of the key index, which are still in
+  // the CPU's caches, instead of a random page each. Worth about a third of the commit's time
+  // for random keys such as Kaggle's ids.
+  std::vector<uint32_t> order(records.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return records[a].key < records[b].key; });
+  for (uint32_t i : order) {
     const Record& r = records[i];
     FC_RETURN_IF_ERROR(check_record(spec, sql, r, role, i));
     st->bind_text(1, r.key);

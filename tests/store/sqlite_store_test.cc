@@ -371,7 +371,7 @@ TEST(SqliteOptions, ParsedFromTheSqliteSection) {
 //   store_test --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'
 // Prints records/s of three runs (1,000,000 records in batches of 5,000, one transaction each,
 // into a fresh file each run) and their median. Building the batches is not timed.
-void measure_taxi_commits(bool keys_in_order) {
+void measure_taxi_commits(bool keys_in_order, int kBatch = 5'000) {
   DatasetSpec taxi = parse_dataset_yaml("taxi", R"(
 key: id
 event_time: pickup_datetime
@@ -390,7 +390,8 @@ fields:
   trip_duration: float
 features: [{transform: numeric, input: passenger_count}]
 )");
-  constexpr int kRecords = 1'000'000, kBatch = 5'000;
+  constexpr int kRecords = 1'000'000;
+  std::printf("batches of %d records, keys %s\n", kBatch, keys_in_order ? "in order" : "random");
   std::vector<double> rates;
   for (int run = 0; run < 3; ++run) {
     TempDir dir;
@@ -441,6 +442,10 @@ features: [{transform: numeric, input: passenger_count}]
 
 TEST(SqliteStoreThroughput, DISABLED_CommitTaxiRequests) { measure_taxi_commits(false); }
 TEST(SqliteStoreThroughput, DISABLED_CommitTaxiRequestsInKeyOrder) { measure_taxi_commits(true); }
+// What the ingest stage commits under a high load (batch_size 50000, its default).
+TEST(SqliteStoreThroughput, DISABLED_CommitTaxiRequestsInBatchesOf50000) {
+  measure_taxi_commits(false, 50'000);
+}
 
 }  // namespace
 }  // namespace flowcast::store::testing
