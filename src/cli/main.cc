@@ -9,6 +9,8 @@
 #include <iostream>
 
 #include "cli/backends.h"
+#include "cli/serve_command.h"
+#include "cli/bench_command.h"
 #include <nlohmann/json.hpp>
 
 #include "core/config_error.h"
@@ -78,16 +80,25 @@ int open_backends(const Config& config, Backends& b, bool need_bus = true) {
 }
 
 int run_stages(const Config& config, const std::vector<std::string>& stage_names,
-               const std::vector<std::string>& datasets, const stages::RunOptions& options) {
+               const std::vector<std::string>& datasets, const stages::RunOptions& options,
+               const ServeFlags* serve_flags = nullptr) {
   // Every setting is checked before anything is opened: bad configuration writes nothing.
   stages::Pipeline::validate(config, stage_names);
   for (const auto& d : datasets) config.dataset(d);
+  std::optional<server::ServerOptions> serve_options;
+  if (serve_flags && !serve_flags->no_serve) serve_options = server_options(config, *serve_flags, datasets);
   Backends b;
   if (int rc = open_backends(config, b)) return rc;
   stages::Pipeline pipeline(config, *b.bus, *b.store, stage_names, datasets);
   if (Status s = pipeline.prepare(); !s.ok()) {
     std::fprintf(stderr, "flowcast: %s\n", s.to_string().c_str());
     return 1;
+  }
+  std::unique_ptr<server::Server> http;  // declared after the pipeline: stops before it goes
+  if (serve_options) {
+    if (int rc = start_run_server(config, *b.bus, *b.store, pipeline, std::move(*serve_options),
+                                  *serve_flags, http))
+      return rc;
   }
   logger("run")->info("running {} on {} with {}", [&] {
     std::string n;
@@ -246,6 +257,8 @@ int main_impl(int argc, char** argv) {
   run->add_option("--speedup", speedup, "Event-time compression: outcomes arrive duration/speedup later");
   run->add_option("--limit", limit, "Produce this many events, then drain and stop");
   run->add_flag("--no-status", no_status, "No live status line");
+  ServeFlags serve_flags;
+  add_serve_flags(run, serve_flags, true);
 
   std::vector<std::string> produce_args;
   int64_t loops = 0;
@@ -282,7 +295,7 @@ int main_impl(int argc, char** argv) {
                                 "Score this one JSON record, print the prediction and exit");
 
   std::string ingest_csv, rejects_path;
-  int64_t ingest_batch = 5000;
+  int64_t ingest_batch = 50000;
   auto* ingest_file = app.add_subcommand(
       "ingest-file", "Bulk-load a CSV of labelled records into the store (through `columns:`)");
   ingest_file->add_option("FILE", ingest_csv, "CSV with a header row")->required()->check(CLI::ExistingFile);
@@ -293,10 +306,17 @@ int main_impl(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
 
+  auto* serve_cmd = app.add_subcommand("serve", "HTTP API and live dashboard over the store and the bus");
+  add_common(serve_cmd, common);
+  add_serve_flags(serve_cmd, serve_flags, false);
+  serve_cmd->add_option("--duration", duration, "Stop after this long; default: until Ctrl-C");
+
   auto* status = app.add_subcommand("status", "Show what the store holds: rows, models, latest quality");
   add_common(status, common);
   auto* check = app.add_subcommand("check", "Validate a configuration file and exit");
   add_common(check, common, false);
+  BenchOptions bench_options;
+  auto* bench = add_bench_command(app, bench_options);
 
   try {
     app.parse(argc, argv);
@@ -339,8 +359,11 @@ int main_impl(int argc, char** argv) {
     if (app.got_subcommand(run)) {
       Config config = load_config(common, produce_overrides);
       return run_stages(config, {"produce", "ingest", "train", "predict", "evaluate"},
-                        common.datasets, options);
+                        common.datasets, options, &serve_flags);
     }
+    if (app.got_subcommand(serve_cmd))
+      return serve(load_config(common, {}), common.datasets, serve_flags, options.duration_ms,
+                   g_interrupted);
     if (app.got_subcommand(produce)) {
       Config config = load_config(common, produce_overrides);
       return run_stages(config, {"produce"}, common.datasets, options);
@@ -348,12 +371,17 @@ int main_impl(int argc, char** argv) {
     if (app.got_subcommand(check)) {
       Config config = load_config(common, {});
       stages::Pipeline::validate(config, {"produce", "ingest", "train", "predict", "evaluate"});
+      server::ServerSettings::parse(config.section("server"));
       std::printf("%s: ok (%zu dataset%s, bus %s, store %s)\n", common.config_path.c_str(),
                   config.datasets().size(), config.datasets().size() == 1 ? "" : "s",
                   redact_url(config.bus_url()).c_str(), redact_url(config.store_url()).c_str());
       return 0;
     }
     if (app.got_subcommand(status)) return show_status(load_config(common, {}), common.datasets);
+    if (app.got_subcommand(bench)) {
+      common.config_path = bench_options.config_path;
+      return run_bench_command(bench_options);
+    }
     if (app.got_subcommand(ingest_file))
       return ingest_csv_file(load_config(common, {}), common.datasets, ingest_csv, rejects_path,
                              ingest_batch);

@@ -194,7 +194,7 @@ DatasetSpec DatasetSpec::parse(const std::string& name, const ConfigNode& node) 
   if (spec.features_.empty()) node["features"].fail("a dataset needs at least one feature");
 
   ConfigNode model = node["model"];
-  model.expect_keys({"learner", "target_transform", "params", "baseline"});
+  model.expect_keys({"learner", "target_transform", "params", "baseline", "metric"});
   spec.model_.learner = model.get_string("learner", "xgboost");
   if (spec.model_.learner != "xgboost" && spec.model_.learner != "ridge")
     model["learner"].fail("expected 'xgboost' or 'ridge', got '" + spec.model_.learner + "'");
@@ -203,6 +203,11 @@ DatasetSpec DatasetSpec::parse(const std::string& name, const ConfigNode& node) 
     model["target_transform"].fail("expected 'none' or 'log1p'");
   spec.model_.params = scalar_map(model["params"]);
   spec.model_.baseline = model.get_double("baseline", 0);
+  spec.model_.metric = model.get_string("metric", "rmsle");
+  if (spec.model_.metric != "rmsle" && spec.model_.metric != "mape" && spec.model_.metric != "mae" &&
+      spec.model_.metric != "rmse" && spec.model_.metric != "within_30")
+    model["metric"].fail("expected rmsle, mape, mae, rmse or within_30, got '" +
+                         spec.model_.metric + "'");
 
   ConfigNode columns = node["columns"];
   for (const auto& col : columns.keys()) {

@@ -62,6 +62,9 @@ struct ModelSpec {
   std::string target_transform = "none";    // none | log1p
   std::map<std::string, std::string> params;  // learner parameters, as written
   double baseline = 0;                        // version-0 prediction before any data is seen
+  // The quality figure the dataset is judged by, shown first by the dashboard and the API:
+  // rmsle | mape | mae | rmse | within_30. Every figure is computed either way.
+  std::string metric = "rmsle";
 };
 
 class DatasetSpec {

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <charconv>
 #include <cmath>
 #include <unordered_map>
 
@@ -17,6 +18,7 @@ struct JsonCodec::Impl {
   od::parser parser;
   std::string scratch;  // padded copy of the input
   std::unordered_map<std::string_view, int> index;
+  std::vector<uint8_t> seen;  // per field: present in the message being decoded
 };
 
 JsonCodec::JsonCodec(const DatasetSpec& spec) : spec_(spec), impl_(std::make_unique<Impl>()) {
@@ -53,6 +55,13 @@ Status check_bounds(const FieldSpec& f, double v) {
     return field_error(f, buf);
   }
   return Status();
+}
+
+// Stores `s` in `out`, reusing the string `out` already holds (a Record decoded into again and
+// again keeps its strings' buffers: no allocation per field per message).
+void set_string(Value& out, std::string_view s) {
+  if (auto* p = std::get_if<std::string>(&out)) p->assign(s);
+  else out.emplace<std::string>(s);
 }
 
 Status read_value(od::value& v, const FieldSpec& f, Value& out) {
@@ -101,13 +110,15 @@ Status read_value(od::value& v, const FieldSpec& f, Value& out) {
       if (type == od::json_type::number && f.type == FieldType::kCategory) {
         int64_t n;
         if (v.get_int64().get(n)) return field_error(f, "expected a string or an integer code");
-        out = std::to_string(n);
+        char buf[24];
+        auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+        set_string(out, std::string_view(buf, size_t(end - buf)));
         return Status();
       }
       std::string_view s;
       if (type != od::json_type::string || v.get_string().get(s))
         return field_error(f, std::string("expected a string, got ") + json_type_name(type));
-      out = std::string(s);
+      set_string(out, s);
       return Status();
     }
     case FieldType::kTimestamp: {
@@ -141,7 +152,11 @@ bool belongs(const FieldSpec& f, RecordRole role, bool is_key) {
 
 Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out) {
   const auto& fields = spec_.fields();
-  out.values.assign(fields.size(), std::monostate{});
+  // Values are overwritten in place (strings keep their buffers); what the message lacks is
+  // cleared after the fields are read.
+  out.values.resize(fields.size());
+  auto& seen = impl_->seen;
+  seen.assign(fields.size(), 0);
   out.key.clear();
 
   auto& scratch = impl_->scratch;
@@ -153,6 +168,7 @@ Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out) {
   od::object obj;
   if (doc.get_object().get(obj))
     return Status::invalid("invalid JSON: expected an object");
+  size_t next_guess = 0;
 
   for (auto field_result : obj) {
     od::field field;
@@ -160,8 +176,14 @@ Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out) {
       return Status::invalid(std::string("invalid JSON: ") + sj::error_message(err));
     std::string_view name;
     if (field.unescaped_key().get(name)) return Status::invalid("invalid JSON: bad key");
-    auto it = impl_->index.find(name);
-    if (it == impl_->index.end()) {
+    // Producers usually write the fields in schema order: try the next field before hashing.
+    int index = -1;
+    if (next_guess < fields.size() && fields[next_guess].name == name) {
+      index = int(next_guess);
+    } else if (auto it = impl_->index.find(name); it != impl_->index.end()) {
+      index = it->second;
+    }
+    if (index < 0) {
       if (name == "dataset") {
         std::string_view ds;
         if (field.value().get_string().get(ds) || ds != spec_.name())
@@ -170,11 +192,13 @@ Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out) {
       }
       continue;  // unknown fields are allowed: producers may add columns
     }
+    next_guess = size_t(index) + 1;
     od::value v = field.value();
-    Value parsed;
-    FC_RETURN_IF_ERROR(read_value(v, fields[size_t(it->second)], parsed));
-    out.values[size_t(it->second)] = std::move(parsed);
+    FC_RETURN_IF_ERROR(read_value(v, fields[size_t(index)], out.values[size_t(index)]));
+    seen[size_t(index)] = 1;
   }
+  for (size_t i = 0; i < fields.size(); ++i)
+    if (!seen[i]) out.values[i] = std::monostate{};
   // current_location() fails once the iterator is past the last token.
   const char* trailing = nullptr;
   if (doc.current_location().get(trailing) == sj::SUCCESS)

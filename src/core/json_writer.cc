@@ -28,12 +28,19 @@ void JsonWriter::append_string(std::string& out, std::string_view s) {
   out.push_back('"');
   size_t i = 0;
   while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      out.push_back(static_cast<char>(c));
-      ++i;
-      continue;
+    // Runs of plain ASCII (the common case: keys, names, ids) are appended in one call.
+    size_t run = i;
+    while (run < s.size()) {
+      auto c = static_cast<unsigned char>(s[run]);
+      if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+      ++run;
     }
+    if (run > i) {
+      out.append(s.data() + i, run - i);
+      i = run;
+      if (i == s.size()) break;
+    }
+    auto c = static_cast<unsigned char>(s[i]);
     switch (c) {
       case '"': out.append("\\\""); ++i; continue;
       case '\\': out.append("\\\\"); ++i; continue;

@@ -107,17 +107,20 @@ Result<std::unique_ptr<Model>> Model::load(std::string_view bytes, const Dataset
 }
 
 Status Model::predict(std::span<const Record* const> rows, double* out) const {
+  // Per-thread scratch: one Model is shared by the predict stage and the HTTP server's workers.
+  thread_local std::vector<float> features, scores;
   const size_t w = pipeline_.width();
-  features_.resize(rows.size() * w);
-  scores_.resize(rows.size());
-  for (size_t i = 0; i < rows.size(); ++i) pipeline_.transform(*rows[i], &features_[i * w]);
+  features.resize(rows.size() * w);
+  scores.resize(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) pipeline_.transform(*rows[i], &features[i * w]);
   if (forest_) {
-    forest_->predict(features_.data(), rows.size(), w, scores_.data());
+    forest_->predict(features.data(), rows.size(), w, scores.data());
   } else {
-    FC_RETURN_IF_ERROR(learner_->predict(Matrix{features_.data(), rows.size(), w}, scores_.data()));
+    std::lock_guard lock(learner_mu_);
+    FC_RETURN_IF_ERROR(learner_->predict(Matrix{features.data(), rows.size(), w}, scores.data()));
   }
   for (size_t i = 0; i < rows.size(); ++i) {
-    double s = scores_[i];
+    double s = scores[i];
     out[i] = log1p_target_ ? std::expm1(s) : s;
   }
   return Status();

@@ -11,13 +11,17 @@
 // several times faster); XGBoost itself is kept for training, saving and as the fallback should a
 // model not compile (scorer() says which one scores).
 //
-// Thread-safety: predict() is const but not safe for concurrent calls on one Model (the learner
-// keeps per-call buffers); each stage owns its Model.
+// Thread-safety: after construction (and set_version), predict() and predict_one() may be called
+// concurrently from any number of threads: the feature rows are built in per-thread buffers, the
+// CompiledForest is immutable, and the XGBoost fallback (whose C handle is not documented as safe
+// for concurrent prediction) is serialised by a mutex. set_version() and card() (non-const) are
+// for the owner before the model is shared.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -69,7 +73,7 @@ class Model {
   std::string learner_kind_;
   bool log1p_target_ = false;
   int64_t version_ = 0;
-  mutable std::vector<float> features_, scores_;
+  mutable std::mutex learner_mu_;  // serialises learner_->predict (the fallback scorer)
 };
 
 }  // namespace flowcast::ml

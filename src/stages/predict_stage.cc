@@ -11,6 +11,45 @@
 #include "stages/stage_util.h"
 
 namespace flowcast::stages {
+namespace {
+
+// Where the batches' time goes: compute (decode, features, trees, encode), publish, flush
+// (predictions durable on the bus) and commit (the store transaction). Logged at debug level
+// every 10 s, for `flowcast bench --set log_level=debug --keep` and for diagnosing a slow stage.
+class BatchClock {
+ public:
+  struct Phase {
+    int64_t total_ns = 0, max_ns = 0;
+    void add(int64_t ns) {
+      total_ns += ns;
+      max_ns = std::max(max_ns, ns);
+    }
+  };
+  Phase compute, publish, flush, commit;
+  int64_t batches = 0, requests = 0;
+
+  // Logs and resets when `interval_ns` has passed since the last report.
+  void maybe_report(const std::shared_ptr<spdlog::logger>& log, int64_t now_ns, int64_t interval_ns) {
+    if (now_ns - since_ns_ < interval_ns) return;
+    if (batches > 0) {
+      auto ms = [&](const Phase& p) {
+        return fmt::format("{:.2f}/{:.2f}", double(p.total_ns) / double(batches) / 1e6,
+                           double(p.max_ns) / 1e6);
+      };
+      log->debug("batches {} (mean {:.0f} requests); ms per batch mean/max: compute {}, publish {}, "
+                 "flush {}, commit {}",
+                 batches, double(requests) / double(batches), ms(compute), ms(publish), ms(flush),
+                 ms(commit));
+    }
+    *this = BatchClock();
+    since_ns_ = now_ns;
+  }
+
+ private:
+  int64_t since_ns_ = mono_nanos();
+};
+
+}  // namespace
 
 PredictSettings PredictSettings::parse(const ConfigNode& node) {
   node.expect_keys({"batch_size", "model_poll"});
@@ -30,6 +69,9 @@ Status PredictStage::run(std::stop_token stop) {
   FC_RETURN_IF_ERROR(ctx_.store.ensure_dataset(ds));
   FC_ASSIGN_OR_RETURN(auto consumer, ctx_.bus.consumer(group));
   FC_ASSIGN_OR_RETURN(auto producer, ctx_.bus.producer());
+  // Requests the store could not hold (a NUL byte in a PostgreSQL key, say) go to the dlq here:
+  // their prediction rows would otherwise fail every commit of the batch.
+  FC_ASSIGN_OR_RETURN(const store::Store::RecordCheck storable, ctx_.store.record_check(ds));
   FC_RETURN_IF_ERROR(
       subscribe_from_store(*consumer, ctx_.store, group, {ds.topics().requests}, "predict"));
   ServingModel model(ds, ctx_.store);
@@ -44,10 +86,12 @@ Status PredictStage::run(std::stop_token stop) {
   std::vector<double> scores;
   std::vector<std::string> values;
   std::vector<bus::OutMessage> out;
+  PredictionMessage msg;
   store::SinkBatch batch;
   batch.group = group;
   OffsetTracker offsets;
   std::vector<int64_t> latencies;  // microseconds, recent window
+  BatchClock clock;
   int64_t last_poll_ms = now_millis(), lag_checked = 0;
   stats_.running = true;
 
@@ -65,6 +109,7 @@ Status PredictStage::run(std::stop_token stop) {
       continue;
     }
     const int64_t now_ns = mono_nanos();
+    clock.maybe_report(log, now_ns, 10'000'000'000);
     if (now_ns - lag_checked > 500'000'000) {
       stats_.lag = total_lag(*consumer);
       lag_checked = now_ns;
@@ -73,13 +118,21 @@ Status PredictStage::run(std::stop_token stop) {
     if (polled.empty()) continue;
     stats_.in.fetch_add(int64_t(polled.size()), std::memory_order_relaxed);
 
-    records.resize(polled.size());
+    // Records only grow: decoding into a used Record reuses its strings' buffers.
+    if (records.size() < polled.size()) records.resize(polled.size());
     ptrs.clear();
     sent_ms.clear();
     for (size_t i = 0; i < polled.size(); ++i) {
       bus::MessageView m = polled[i];
-      offsets.consumed(m);
+      // Offsets grow within a partition, so the first and last message of each run of one
+      // partition are all the tracker needs (it keeps the lowest and highest per partition).
+      const bool run_starts = i == 0 || polled[i - 1].partition != m.partition ||
+                              polled[i - 1].topic != m.topic;
+      const bool run_ends = i + 1 == polled.size() || polled[i + 1].partition != m.partition ||
+                            polled[i + 1].topic != m.topic;
+      if (run_starts || run_ends) offsets.consumed(m);
       Status d = codec.decode(m.value, RecordRole::kRequest, records[ptrs.size()]);
+      if (d.ok() && storable) d = storable(records[ptrs.size()], RecordRole::kRequest);
       if (!d.ok()) {
         dlq.add(m, d.message());
         continue;
@@ -92,11 +145,11 @@ Status PredictStage::run(std::stop_token stop) {
     if (!p.ok()) return p.with_context("predict");
     const int64_t version = model.version();
     const int64_t predicted_at = now_millis();
-    values.resize(ptrs.size());
+    if (values.size() < ptrs.size()) values.resize(ptrs.size());
     out.clear();
-    batch.predictions.clear();
+    // Resized, not cleared: the rows' key strings keep their buffers from batch to batch.
+    batch.predictions.resize(ptrs.size());
     for (size_t i = 0; i < ptrs.size(); ++i) {
-      PredictionMessage msg;
       msg.key = ptrs[i]->key;
       msg.model_version = version;
       msg.prediction = scores[i];
@@ -105,28 +158,44 @@ Status PredictStage::run(std::stop_token stop) {
       values[i].clear();
       encode_prediction(ds.name(), msg, values[i]);
       out.push_back({ptrs[i]->key, values[i]});
-      batch.predictions.push_back({ptrs[i]->key, version, scores[i], predicted_at});
+      store::PredictionRow& row = batch.predictions[i];
+      row.key = ptrs[i]->key;
+      row.model_version = version;
+      row.prediction = scores[i];
+      row.predicted_at_ms = predicted_at;
     }
+    const int64_t computed_ns = mono_nanos();
+    clock.compute.add(computed_ns - now_ns);
     // Publish first, then commit rows and offsets together: a crash in between re-scores the
     // batch (the topic may see a prediction twice; the store never holds it twice).
     Status ps = retry_transient(stop, "predict", "publishing predictions",
                                 [&] { return producer->produce(ds.topics().predictions, out); });
     if (!ps.ok()) return ps.with_context("predict publish");
     dlq.flush(*producer);
+    const int64_t published_ns = mono_nanos();
+    clock.publish.add(published_ns - computed_ns);
     Status fs = retry_transient(stop, "predict", "flushing predictions",
                                 [&] { return producer->flush(30000); });
     if (!fs.ok()) return fs.with_context("predict flush");
+    const int64_t flushed_ns = mono_nanos();
+    clock.flush.add(flushed_ns - published_ns);
     batch.offsets = offsets.store_entries();
     Status c = retry_transient(stop, "predict", "committing to " + ctx_.store.describe(),
                                [&]() -> Status { return ctx_.store.commit(ds, batch).status(); },
                                [&](const Status& e) { stats_.set_error(e.to_string()); });
     if (!c.ok()) return c.with_context("predict commit");
+    clock.commit.add(mono_nanos() - flushed_ns);
+    clock.batches += 1;
+    clock.requests += int64_t(polled.size());
     (void)consumer->commit(offsets.bus_offsets());  // informational; the store holds the truth
     offsets.clear();
     stats_.out.fetch_add(int64_t(ptrs.size()), std::memory_order_relaxed);
 
     const int64_t done_ms = now_millis();
-    for (int64_t t : sent_ms) latencies.push_back((done_ms - t) * 1000);
+    for (int64_t t : sent_ms) {
+      latencies.push_back((done_ms - t) * 1000);
+      stats_.latency.record((done_ms - t) * 1000);
+    }
     if (latencies.size() >= 2048) {
       std::sort(latencies.begin(), latencies.end());
       stats_.latency_p50_us = latencies[latencies.size() / 2];
@@ -134,6 +203,7 @@ Status PredictStage::run(std::stop_token stop) {
       latencies.clear();
     }
   }
+  clock.maybe_report(log, INT64_MAX, 0);
   stats_.running = false;
   return Status();
 }

@@ -44,14 +44,14 @@ bool ServingModel::refresh() {
   }
   (*m)->set_version(v);
   int64_t old = version();
-  model_ = std::move(m).value();
+  model_ = std::shared_ptr<const ml::Model>(std::move(m).value());
   log->info("{}: now serving model v{} (was v{})", spec_.name(), v, old);
   return true;
 }
 
 Status ServingModel::predict(std::span<const Record* const> rows, double* out) const {
   if (model_) return model_->predict(rows, out);
-  std::fill(out, out + rows.size(), baseline_set_ ? baseline_ : spec_.model().baseline);
+  std::fill(out, out + rows.size(), baseline());
   return Status();
 }
 

@@ -4,7 +4,10 @@
 // A newer active version is loaded at refresh() and swapped in between batches; a version that
 // fails to load is logged and skipped, and the current one stays in place.
 //
-// Thread-safety: one thread (the predict stage's, or the HTTP server's own instance).
+// Thread-safety: refresh() and predict() from one thread (the predict stage's, or the HTTP
+// server's refresher). The loaded model is immutable and safe for concurrent predict() calls, so
+// shared_model() lets other threads score with it after refresh() returned (the HTTP server
+// publishes it to its worker threads this way).
 #pragma once
 
 #include <memory>
@@ -24,11 +27,15 @@ class ServingModel {
   int64_t version() const { return model_ ? model_->version() : 0; }
   Status predict(std::span<const Record* const> rows, double* out) const;
   const ml::Model* model() const { return model_.get(); }
+  // The serving model, shared; nullptr while version 0 (the baseline) is served.
+  std::shared_ptr<const ml::Model> shared_model() const { return model_; }
+  // The version-0 prediction (valid whether or not a model is loaded).
+  double baseline() const { return baseline_set_ ? baseline_ : spec_.model().baseline; }
 
  private:
   const DatasetSpec& spec_;
   store::Store& store_;
-  std::unique_ptr<ml::Model> model_;
+  std::shared_ptr<const ml::Model> model_;
   double baseline_ = 0;
   bool baseline_set_ = false;
   int64_t failed_version_ = -1;

@@ -7,6 +7,8 @@
 #include <mutex>
 #include <string>
 
+#include "core/latency_histogram.h"
+
 namespace flowcast::stages {
 
 class StageStats {
@@ -21,6 +23,7 @@ class StageStats {
   std::atomic<double> rmsle{-1};     // evaluate: rolling RMSLE of the newest version; train: validation
   std::atomic<bool> running{false};
   std::atomic<bool> idle{false};     // nothing consumed in the last poll and no lag
+  LatencyHistogram latency;          // predict: request to prediction, every record since start
 
   void set_error(const std::string& e) {
     std::lock_guard lock(mu_);

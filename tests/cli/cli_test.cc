@@ -108,7 +108,7 @@ TEST(Cli, BadConfigurationIsOneLineAndExitCode2AndWritesNothing) {
 TEST(Cli, KillNineMidStreamThenRestartLosesAndDoublesNothing) {
   testing::TempDir dir;
   std::vector<std::string> common = {
-      taxi_yaml(), "--no-status",
+      taxi_yaml(), "--no-status", "--listen", "127.0.0.1:0",
       "--set", "bus=local:" + dir.str() + "/bus",
       "--set", "store=sqlite:" + dir.str() + "/flowcast.db",
       "--set", "log_level=warn",

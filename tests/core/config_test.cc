@@ -62,6 +62,13 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_EQ(error_of(kBase, {"datasets.d.fields.bad-name=float"}).rfind("datasets.d.fields.bad-name:", 0), 0u);
 }
 
+TEST(Config, ModelMetricDefaultsToRmsleAndIsChecked) {
+  EXPECT_EQ(Config::parse(kBase, {}).dataset("d").model().metric, "rmsle");
+  EXPECT_EQ(Config::parse(kBase, {"datasets.d.model.metric=mape"}).dataset("d").model().metric, "mape");
+  EXPECT_EQ(error_of(kBase, {"datasets.d.model.metric=r2"}),
+            "datasets.d.model.metric: expected rmsle, mape, mae, rmse or within_30, got 'r2'");
+}
+
 TEST(Config, TypedGettersReportBadValues) {
   Config c = Config::parse(kBase, {"stages.train.min_rows=ten"});
   try {

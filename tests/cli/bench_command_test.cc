@@ -1,0 +1,130 @@
+// `flowcast bench` on a tiny configuration: the report is well formed and its figures are
+// positive and consistent with each other. No timing is asserted: the machine may be busy.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "support/test_support.h"
+
+namespace flowcast {
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Runs the binary with `args`, stdout and stderr into `out`; returns the exit code.
+int run(const std::vector<std::string>& args, const std::string& out, int seconds) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::string bin = testing::flowcast_binary();
+    std::vector<std::string> copy = args;
+    std::vector<char*> argv{bin.data()};
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  for (int i = 0; i < seconds * 10; ++i) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  ADD_FAILURE() << "flowcast bench did not finish within " << seconds << " s";
+  return -1;
+}
+
+TEST(BenchCommand, HelpExplainsEveryMeasurement) {
+  testing::TempDir dir;
+  const std::string out = dir.str() + "/out";
+  ASSERT_EQ(run({"bench", "--help"}, out, 30), 0);
+  const std::string help = slurp(out);
+  for (const char* word : {"throughput", "latency", "ingest", "--rate", "--runs", "--requests", "--store",
+                           "VmHWM", "/proc/PID/stat", "p999", "--json"})
+    EXPECT_NE(help.find(word), std::string::npos) << word << " missing from:\n" << help;
+}
+
+TEST(BenchCommand, TinyTaxiRunIsWellFormed) {
+  testing::TempDir dir;
+  const std::string out = dir.str() + "/out", json = dir.str() + "/report.json";
+  const std::string taxi = (testing::source_dir() / "examples" / "taxi.yaml").string();
+  ASSERT_EQ(run({"bench", taxi, "--runs", "2", "--requests", "3000", "--rate", "2000",
+                 "--latency-duration", "1s", "--warmup", "200ms", "--trees", "20", "--depth", "4",
+                 "--train-rows", "2000", "--ingest-records", "3000", "--batch-size", "500",
+                 "--dir", dir.str(), "--json", json},
+                out, 300),
+            0)
+      << slurp(out);
+  const std::string text = slurp(out);
+  for (const char* line : {"machine: ", "settings: ", "run 1 throughput: ", "run 2 throughput: ",
+                           "run 1 latency: ", "run 2 ingest sqlite: ", "median throughput (2 runs)",
+                           "median latency (2 runs)", "median ingest sqlite (2 runs)", "load average at start"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << " missing from:\n" << text;
+  EXPECT_EQ(text.find("FAILED"), std::string::npos) << text;
+
+  auto r = nlohmann::json::parse(slurp(json));
+  EXPECT_EQ(r["dataset"], "taxi");
+  EXPECT_EQ(r["settings"]["trees"], 20);
+  EXPECT_EQ(r["settings"]["depth"], 4);
+  ASSERT_EQ(r["runs"]["throughput"].size(), 2u);
+  for (const auto& t : r["runs"]["throughput"]) {
+    EXPECT_EQ(t["stored_predictions"], 3000);
+    EXPECT_GT(t["measured_requests"].get<int64_t>(), 0);
+    EXPECT_LE(t["measured_requests"].get<int64_t>(), 3000);
+    EXPECT_GT(t["requests_per_s"].get<double>(), 0);
+    EXPECT_GT(t["requests_per_cpu_s"].get<double>(), 0);
+    EXPECT_GT(t["peak_rss_mb"].get<double>(), 1);
+    // One thread of work: the stage cannot use much more CPU than wall-clock time.
+    EXPECT_LE(t["cpu_seconds"].get<double>(), 2 * t["seconds"].get<double>() + 0.05);
+  }
+  ASSERT_EQ(r["runs"]["latency"].size(), 2u);
+  for (const auto& l : r["runs"]["latency"]) {
+    EXPECT_GT(l["measured_requests"].get<int64_t>(), 1000);
+    EXPECT_GT(l["p50_us"].get<double>(), 0);
+    EXPECT_LE(l["min_us"].get<double>(), l["p50_us"].get<double>());
+    EXPECT_LE(l["p50_us"].get<double>(), l["p99_us"].get<double>());
+    EXPECT_LE(l["p99_us"].get<double>(), l["p999_us"].get<double>());
+    EXPECT_LE(l["p999_us"].get<double>(), l["max_us"].get<double>());
+    EXPECT_GT(l["achieved_rate"].get<double>(), 0);
+    EXPECT_GT(l["peak_rss_mb"].get<double>(), 1);
+  }
+  ASSERT_EQ(r["runs"]["ingest sqlite"].size(), 2u);
+  for (const auto& i : r["runs"]["ingest sqlite"]) {
+    EXPECT_EQ(i["records"], 3000);
+    EXPECT_GT(i["records_per_s"].get<double>(), 0);
+  }
+  const auto& m = r["medians"];
+  EXPECT_GT(m["throughput"]["requests_per_s"].get<double>(), 0);
+  EXPECT_LE(m["latency"]["p50_us"].get<double>(), m["latency"]["p99_us"].get<double>());
+  EXPECT_GT(m["ingest sqlite"]["records_per_s"].get<double>(), 0);
+  // The temporary directory is removed unless --keep.
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().filename().string().rfind("flowcast-bench-", 0), std::string::npos) << e.path();
+}
+
+TEST(BenchCommand, BadOptionIsAUsageError) {
+  testing::TempDir dir;
+  const std::string out = dir.str() + "/out";
+  const std::string taxi = (testing::source_dir() / "examples" / "taxi.yaml").string();
+  EXPECT_EQ(run({"bench", taxi, "--measure", "speed"}, out, 30), 2);
+  EXPECT_NE(slurp(out).find("--measure"), std::string::npos) << slurp(out);
+}
+
+}  // namespace
+}  // namespace flowcast
