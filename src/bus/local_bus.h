@@ -38,8 +38,8 @@ struct LocalBusOptions {
   // Partitions of topics created without an explicit count.
   int32_t default_partitions = 4;
   // kAlways: fdatasync after every produce batch, before produce() returns.
-  // kInterval: a background thread fdatasyncs written partitions every fsync_interval_ms, and
-  //   Producer::flush() fdatasyncs what that producer wrote.
+  // kInterval: a background thread fdatasyncs written partitions every fsync_interval_ms
+  //   (Producer::flush() does not sync: see local_producer.h).
   // kNever: leave it to the OS (data survives a process crash, not a machine crash).
   enum class Fsync { kAlways, kInterval, kNever };
   Fsync fsync = Fsync::kInterval;

@@ -114,14 +114,20 @@ Status LocalConsumer::poll(MessageBatch& out, size_t max_messages, int64_t timeo
 
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<int64_t>(0, timeout_ms));
+  bool rechecking = false;  // this read follows a wait that no in-process write ended
   for (;;) {
     // Read the counter first: a write that lands after it wakes the wait below.
     const uint64_t seen = log_->write_seq();
     FC_ASSIGN_OR_RETURN(size_t got, read_available(out, max_messages));
+    if (rechecking) {
+      // Records found only by re-reading came from another process: keep re-reading often.
+      recheck_ms_ = got > 0 ? kFastRecheckMillis : std::min(recheck_ms_ + 1, kRecheckMillis);
+    }
     if (got > 0) return Status();
     const auto now = Clock::now();
     if (now >= deadline) return Status();
-    log_->wait_for_write(seen, std::min(deadline, now + std::chrono::milliseconds(kRecheckMillis)));
+    log_->wait_for_write(seen, std::min(deadline, now + std::chrono::milliseconds(recheck_ms_)));
+    rechecking = log_->write_seq() == seen;
   }
 }
 

@@ -32,8 +32,11 @@ class LocalLog;
 
 class LocalConsumer : public Consumer {
  public:
-  // How often a waiting poll re-reads the files for other processes' writes.
+  // How often a waiting poll re-reads the files for other processes' writes (in-process writes
+  // wake it at once): every kFastRecheckMillis while such re-reads keep finding records, backing
+  // off by 1 ms per empty re-read to kRecheckMillis when none come.
   static constexpr int64_t kRecheckMillis = 5;
+  static constexpr int64_t kFastRecheckMillis = 1;
 
   LocalConsumer(std::shared_ptr<LocalLog> log, LocalGroup group);
 
@@ -55,6 +58,7 @@ class LocalConsumer : public Consumer {
   std::vector<std::unique_ptr<LocalPartitionReader>> readers_;  // parallel to assignment_
   std::vector<TopicPartition> pending_revoked_;
   bool pending_assigned_ = false;
+  int64_t recheck_ms_ = kRecheckMillis;
   size_t next_first_ = 0;  // partition that goes first in the next poll
 };
 

@@ -58,34 +58,13 @@ Status LocalProducer::produce(const std::string& topic, std::span<const OutMessa
       break;
     }
     result = (*writer)->append(messages, std::span(order).subspan(begin, end - begin), now);
-    if (result.ok()) {
-      wrote = true;
-      std::lock_guard lock(mu_);
-      unsynced_.insert(*writer);
-    }
+    if (result.ok()) wrote = true;
   }
   // Wake consumers for what was written, even when a later partition failed.
   if (wrote) log_->notify_written();
   return result;
 }
 
-Status LocalProducer::flush(int64_t /*timeout_ms*/) {
-  std::set<LocalPartitionWriter*> writers;
-  {
-    std::lock_guard lock(mu_);
-    writers.swap(unsynced_);
-  }
-  if (log_->options().fsync != LocalBusOptions::Fsync::kInterval) return Status();
-  Status result;
-  for (auto* w : writers) {
-    Status s = w->sync();
-    if (!s.ok()) {
-      if (result.ok()) result = s;
-      std::lock_guard lock(mu_);
-      unsynced_.insert(w);  // still owed a sync: the next flush tries again
-    }
-  }
-  return result;
-}
+Status LocalProducer::flush(int64_t /*timeout_ms*/) { return Status(); }
 
 }  // namespace flowcast::bus
