@@ -89,6 +89,7 @@ FeaturePipeline FeaturePipeline::from_spec(const DatasetSpec& spec) {
     Step s;
     s.name = f.name;
     s.kind = f.transform;
+    s.op = op_of(s.kind);
     for (const auto& in : f.inputs) s.inputs.push_back(spec.field_index(in));
     s.timestamp_input = spec.field(s.inputs[0]).type == FieldType::kTimestamp;
     if (s.kind == "hour" || s.kind == "weekday" || s.kind == "month" || s.kind == "day_of_year") {
@@ -171,10 +172,25 @@ void FeaturePipeline::fit(std::span<const Record> rows, std::span<const double> 
   rebuild_names();
 }
 
+FeaturePipeline::Op FeaturePipeline::op_of(const std::string& kind) {
+  static const std::pair<const char*, Op> kOps[] = {
+      {"numeric", Op::kNumeric},       {"log1p", Op::kLog1p},
+      {"haversine_km", Op::kHaversine}, {"manhattan_km", Op::kManhattan},
+      {"bearing_deg", Op::kBearing},   {"distance_km", Op::kDistance},
+      {"hour", Op::kHour},             {"weekday", Op::kWeekday},
+      {"month", Op::kMonth},           {"day_of_year", Op::kDayOfYear},
+      {"equals", Op::kEquals},         {"ratio", Op::kRatio},
+      {"group_distance_km", Op::kGroupDistance}, {"target_encode", Op::kTargetEncode},
+      {"one_hot", Op::kOneHot}};
+  for (const auto& [name, op] : kOps)
+    if (kind == name) return op;
+  return Op::kUnknown;
+}
+
 void FeaturePipeline::transform(const Record& r, float* out) const {
   for (const auto& s : steps_) {
     const int a = s.inputs[0];
-    if (s.kind == "one_hot") {
+    if (s.op == Op::kOneHot) {
       size_t n = s.vocabulary.size();
       std::fill(out, out + n + 1, 0.0f);
       if (r.has(a)) {
@@ -186,51 +202,77 @@ void FeaturePipeline::transform(const Record& r, float* out) const {
       continue;
     }
     float v = kNaN;
-    if (s.kind == "numeric") {
-      double x = r.number(a);
-      v = static_cast<float>(s.timestamp_input ? x / 1e6 : x);
-    } else if (s.kind == "log1p") {
-      double x = r.number(a);
-      if (!std::isnan(x)) v = static_cast<float>(std::log1p(std::max(x, 0.0)));
-    } else if (s.kind == "haversine_km" || s.kind == "manhattan_km" || s.kind == "bearing_deg") {
-      double la1 = r.number(s.inputs[0]), lo1 = r.number(s.inputs[1]);
-      double la2 = r.number(s.inputs[2]), lo2 = r.number(s.inputs[3]);
-      if (!std::isnan(la1 + lo1 + la2 + lo2)) {
-        if (s.kind == "haversine_km") v = static_cast<float>(haversine_km(la1, lo1, la2, lo2));
-        else if (s.kind == "manhattan_km")
-          v = static_cast<float>(haversine_km(la1, lo1, la2, lo1) + haversine_km(la2, lo1, la2, lo2));
-        else v = static_cast<float>(bearing_deg(la1, lo1, la2, lo2));
+    switch (s.op) {
+      case Op::kNumeric: {
+        double x = r.number(a);
+        v = static_cast<float>(s.timestamp_input ? x / 1e6 : x);
+        break;
       }
-    } else if (s.kind == "distance_km") {
-      double la = r.number(s.inputs[0]), lo = r.number(s.inputs[1]);
-      if (!std::isnan(la + lo)) v = static_cast<float>(haversine_km(la, lo, s.lat, s.lon));
-    } else if (s.kind == "hour" || s.kind == "weekday" || s.kind == "month" ||
-               s.kind == "day_of_year") {
-      if (auto* ts = std::get_if<int64_t>(&r.values[size_t(a)])) {
-        CivilTime c = civil_from_micros(*ts);
-        if (s.kind == "hour") v = static_cast<float>(c.hour + c.minute / 60.0);
-        else if (s.kind == "weekday") v = static_cast<float>(c.weekday);
-        else if (s.kind == "month") v = static_cast<float>(c.month);
-        else v = static_cast<float>(c.day_of_year);
+      case Op::kLog1p: {
+        double x = r.number(a);
+        if (!std::isnan(x)) v = static_cast<float>(std::log1p(std::max(x, 0.0)));
+        break;
       }
-    } else if (s.kind == "equals") {
-      if (r.has(a)) v = category_of(r, a) == s.value ? 1.0f : 0.0f;
-    } else if (s.kind == "ratio") {
-      double x = r.number(s.inputs[0]), y = r.number(s.inputs[1]);
-      if (!std::isnan(x + y) && y != 0) v = static_cast<float>(x / y);
-    } else if (s.kind == "group_distance_km") {
-      if (r.has(a)) {
-        auto it = s.centres.find(category_of(r, a));
-        double la = r.number(s.inputs[1]), lo = r.number(s.inputs[2]);
-        if (it != s.centres.end() && !std::isnan(la + lo))
-          v = static_cast<float>(haversine_km(la, lo, it->second.first, it->second.second));
+      case Op::kHaversine:
+      case Op::kManhattan:
+      case Op::kBearing: {
+        double la1 = r.number(s.inputs[0]), lo1 = r.number(s.inputs[1]);
+        double la2 = r.number(s.inputs[2]), lo2 = r.number(s.inputs[3]);
+        if (!std::isnan(la1 + lo1 + la2 + lo2)) {
+          if (s.op == Op::kHaversine) v = static_cast<float>(haversine_km(la1, lo1, la2, lo2));
+          else if (s.op == Op::kManhattan)
+            v = static_cast<float>(haversine_km(la1, lo1, la2, lo1) + haversine_km(la2, lo1, la2, lo2));
+          else v = static_cast<float>(bearing_deg(la1, lo1, la2, lo2));
+        }
+        break;
       }
-    } else if (s.kind == "target_encode") {
-      v = s.default_encoding;
-      if (r.has(a)) {
-        auto it = s.encoding.find(category_of(r, a));
-        if (it != s.encoding.end()) v = it->second;
+      case Op::kDistance: {
+        double la = r.number(s.inputs[0]), lo = r.number(s.inputs[1]);
+        if (!std::isnan(la + lo)) v = static_cast<float>(haversine_km(la, lo, s.lat, s.lon));
+        break;
       }
+      case Op::kHour:
+      case Op::kWeekday:
+      case Op::kMonth:
+      case Op::kDayOfYear:
+        if (auto* ts = std::get_if<int64_t>(&r.values[size_t(a)])) {
+          CivilTime c = civil_from_micros(*ts);
+          if (s.op == Op::kHour) v = static_cast<float>(c.hour + c.minute / 60.0);
+          else if (s.op == Op::kWeekday) v = static_cast<float>(c.weekday);
+          else if (s.op == Op::kMonth) v = static_cast<float>(c.month);
+          else v = static_cast<float>(c.day_of_year);
+        }
+        break;
+      case Op::kEquals:
+        if (r.has(a)) {
+          // Compared in place: no copy of the value for the common case of a string field.
+          if (auto* text = r.text(a)) v = *text == s.value ? 1.0f : 0.0f;
+          else v = category_of(r, a) == s.value ? 1.0f : 0.0f;
+        }
+        break;
+      case Op::kRatio: {
+        double x = r.number(s.inputs[0]), y = r.number(s.inputs[1]);
+        if (!std::isnan(x + y) && y != 0) v = static_cast<float>(x / y);
+        break;
+      }
+      case Op::kGroupDistance:
+        if (r.has(a)) {
+          auto it = s.centres.find(category_of(r, a));
+          double la = r.number(s.inputs[1]), lo = r.number(s.inputs[2]);
+          if (it != s.centres.end() && !std::isnan(la + lo))
+            v = static_cast<float>(haversine_km(la, lo, it->second.first, it->second.second));
+        }
+        break;
+      case Op::kTargetEncode:
+        v = s.default_encoding;
+        if (r.has(a)) {
+          auto it = s.encoding.find(category_of(r, a));
+          if (it != s.encoding.end()) v = it->second;
+        }
+        break;
+      case Op::kOneHot:
+      case Op::kUnknown:
+        break;
     }
     *out++ = v;
   }

@@ -55,8 +55,16 @@ class FeaturePipeline {
   void transform(const Record& record, float* out) const;
 
  private:
+  // The transform of a step, resolved once from its name so that transform() dispatches with a
+  // switch instead of comparing strings for every step of every row.
+  enum class Op : uint8_t {
+    kNumeric, kLog1p, kHaversine, kManhattan, kBearing, kDistance, kHour, kWeekday, kMonth,
+    kDayOfYear, kEquals, kRatio, kGroupDistance, kTargetEncode, kOneHot, kUnknown
+  };
+  static Op op_of(const std::string& kind);
   struct Step {
     std::string name, kind;
+    Op op = Op::kUnknown;
     std::vector<int> inputs;
     bool timestamp_input = false;                       // numeric of a timestamp: epoch seconds
     std::string value;                                  // equals
