@@ -17,37 +17,11 @@
 namespace flowcast {
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::slurp;
 
 // Runs the binary with `args`, stdout and stderr into `out`; returns the exit code.
 int run(const std::vector<std::string>& args, const std::string& out, int seconds) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::string bin = testing::flowcast_binary();
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv{bin.data()};
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
-  for (int i = 0; i < seconds * 10; ++i) {
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-  ADD_FAILURE() << "flowcast bench did not finish within " << seconds << " s";
-  return -1;
+  return testing::wait_exit(testing::spawn_flowcast(args, out, out), seconds, "flowcast bench");
 }
 
 TEST(BenchCommand, HelpExplainsEveryMeasurement) {

@@ -18,50 +18,15 @@
 namespace flowcast {
 namespace {
 
-std::string binary() { return testing::flowcast_binary(); }
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::slurp;
 
 // Starts the binary with `args`; stdout and stderr go to files in `dir`.
 pid_t spawn(const std::vector<std::string>& args, const std::string& dir) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int out = open((dir + "/stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = open((dir + "/stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(out, 1);
-    dup2(err, 2);
-    std::vector<char*> argv;
-    std::string bin = binary();
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-// Waits at most `seconds`; kills the child and fails when it takes longer. Returns the exit code.
-int wait_for(pid_t pid, int seconds) {
-  for (int i = 0; i < seconds * 10; ++i) {
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-  ADD_FAILURE() << "flowcast did not finish within " << seconds << " s";
-  return -1;
+  return testing::spawn_flowcast(args, dir + "/stdout", dir + "/stderr");
 }
 
 int run(const std::vector<std::string>& args, const std::string& dir, int seconds = 120) {
-  return wait_for(spawn(args, dir), seconds);
+  return testing::wait_exit(spawn(args, dir), seconds);
 }
 
 int64_t query(sqlite3* db, const std::string& sql) {

@@ -24,41 +24,11 @@ namespace {
 
 using nlohmann::json;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::slurp;
+using testing::wait_exit;
 
 pid_t spawn(const std::vector<std::string>& args, const std::string& out_prefix) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int out = open((out_prefix + ".stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = open((out_prefix + ".stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(out, 1);
-    dup2(err, 2);
-    std::string bin = testing::flowcast_binary();
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv = {bin.data()};
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid, int seconds) {
-  for (int i = 0; i < seconds * 10; ++i) {
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-  ADD_FAILURE() << "flowcast did not exit within " << seconds << " s";
-  return -1;
+  return testing::spawn_flowcast(args, out_prefix + ".stdout", out_prefix + ".stderr");
 }
 
 int read_port(const std::string& path, int seconds) {

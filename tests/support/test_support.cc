@@ -1,7 +1,18 @@
 #include "support/test_support.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <random>
+#include <sstream>
+#include <thread>
 
 namespace flowcast::testing {
 
@@ -62,6 +73,46 @@ datasets:
       - {transform: numeric, input: x}
 )";
   return Config::parse(yaml, {}).datasets().front();
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+pid_t spawn_flowcast(const std::vector<std::string>& args, const std::string& stdout_path,
+                     const std::string& stderr_path) {
+  std::string bin = flowcast_binary();
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv{bin.data()};
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int out = open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = stderr_path == stdout_path
+                  ? out
+                  : open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, 1);
+    dup2(err, 2);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid, int seconds, const std::string& what) {
+  for (int i = 0; i < seconds * 10; ++i) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  ADD_FAILURE() << what << " did not finish within " << seconds << " s";
+  return -1;
 }
 
 }  // namespace flowcast::testing

@@ -1,9 +1,12 @@
 // Helpers shared by the test suites: temporary directories, the taxi test dataset, shared data.
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "core/dataset_spec.h"
@@ -35,5 +38,16 @@ Config taxi_config(const std::vector<std::string>& overrides = {});
 // A small inline dataset used by bus/store unit tests: key `id` (string), `ts` (timestamp),
 // `x` (float), `n` (int), `flag` (bool), `cat` (category), target `y` (float).
 DatasetSpec tiny_dataset();
+
+// The whole content of a file ("" when it cannot be read).
+std::string slurp(const std::string& path);
+
+// Starts the flowcast binary with `args` as a child process; its stdout goes to `stdout_path`
+// and its stderr to `stderr_path` (the same path: both into one file).
+pid_t spawn_flowcast(const std::vector<std::string>& args, const std::string& stdout_path,
+                     const std::string& stderr_path);
+// Waits at most `seconds` for `pid` and returns its exit code (-1 when a signal ended it). A child
+// still running then is killed and the test fails with a message naming `what`.
+int wait_exit(pid_t pid, int seconds, const std::string& what = "flowcast");
 
 }  // namespace flowcast::testing
