@@ -745,6 +745,18 @@ void Server::Impl::prometheus(const httplib::Request&, httplib::Response& res) {
       if (s.stage == "ingest" || s.stage == "predict" || s.stage == "evaluate")
         p.sample("flowcast_consumer_lag", {{"dataset", s.dataset}, {"stage", s.stage}},
                  s.stats->lag.load());
+    p.family("flowcast_consumer_partition_lag", "gauge",
+             "Messages behind the end of one input partition of the stage");
+    for (const auto& s : options_.stages) {
+      if (s.stage != "ingest" && s.stage != "predict" && s.stage != "evaluate") continue;
+      for (const auto& l : s.stats->partition_lag())
+        p.sample("flowcast_consumer_partition_lag",
+                 {{"dataset", s.dataset},
+                  {"stage", s.stage},
+                  {"topic", l.topic},
+                  {"partition", std::to_string(l.partition)}},
+                 l.lag);
+    }
     p.family("flowcast_stage_running", "gauge", "1 while the stage's thread runs");
     for (const auto& s : options_.stages)
       p.sample("flowcast_stage_running", {{"dataset", s.dataset}, {"stage", s.stage}},

@@ -308,7 +308,7 @@ Status EvaluateStage::run(std::stop_token stop) {
         log->warn("{}: {} predictions/outcomes found no match within {}s", ds.name(), expired,
                   settings_.join_ttl_ms / 1000);
       }
-      stats_.lag = total_lag(*consumer);
+      stats_.lag = total_lag(*consumer, &stats_);
       lag_checked = now;
     }
     stats_.pending = int64_t(waiting_predictions.size() + waiting_outcomes.size());

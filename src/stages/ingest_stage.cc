@@ -128,7 +128,7 @@ Status IngestStage::run(std::stop_token stop) {
 
     const int64_t now = mono_nanos();
     if (now - lag_checked > 500'000'000) {
-      stats_.lag = total_lag(*consumer);
+      stats_.lag = total_lag(*consumer, &stats_);
       lag_checked = now;
     }
     stats_.idle = polled.empty() && in_batch == 0 && stats_.lag.load() == 0;

@@ -111,7 +111,7 @@ Status PredictStage::run(std::stop_token stop) {
     const int64_t now_ns = mono_nanos();
     clock.maybe_report(log, now_ns, 10'000'000'000);
     if (now_ns - lag_checked > 500'000'000) {
-      stats_.lag = total_lag(*consumer);
+      stats_.lag = total_lag(*consumer, &stats_);
       lag_checked = now_ns;
     }
     stats_.idle = polled.empty() && stats_.lag.load() == 0;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/latency_histogram.h"
 
@@ -25,6 +26,21 @@ class StageStats {
   std::atomic<bool> idle{false};     // nothing consumed in the last poll and no lag
   LatencyHistogram latency;          // predict: request to prediction, every record since start
 
+  // Lag of each assigned input partition, as of the last lag check.
+  struct PartitionLag {
+    std::string topic;
+    int32_t partition = 0;
+    int64_t lag = 0;
+  };
+  void set_partition_lag(std::vector<PartitionLag> lags) {
+    std::lock_guard lock(mu_);
+    partition_lag_ = std::move(lags);
+  }
+  std::vector<PartitionLag> partition_lag() const {
+    std::lock_guard lock(mu_);
+    return partition_lag_;
+  }
+
   void set_error(const std::string& e) {
     std::lock_guard lock(mu_);
     last_error_ = e;
@@ -37,6 +53,7 @@ class StageStats {
  private:
   mutable std::mutex mu_;
   std::string last_error_;
+  std::vector<PartitionLag> partition_lag_;
 };
 
 }  // namespace flowcast::stages

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/time_util.h"
 #include "stages/stage.h"
+#include "stages/stage_stats.h"
 
 namespace flowcast::stages {
 
@@ -96,9 +97,14 @@ Status retry_transient_for(std::stop_token stop, const std::string& stage, const
   }
 }
 
-int64_t total_lag(bus::Consumer& consumer) {
+int64_t total_lag(bus::Consumer& consumer, StageStats* stats) {
   int64_t lag = 0;
-  for (const auto& l : consumer.lag()) lag += l.lag();
+  std::vector<StageStats::PartitionLag> parts;
+  for (const auto& l : consumer.lag()) {
+    lag += l.lag();
+    if (stats) parts.push_back({l.tp.topic, l.tp.partition, l.lag()});
+  }
+  if (stats) stats->set_partition_lag(std::move(parts));
   return lag;
 }
 

@@ -66,7 +66,8 @@ Status retry_transient(std::stop_token stop, const std::string& stage, const std
 Status retry_transient_for(std::stop_token stop, const std::string& stage, const std::string& what,
                            int64_t max_ms, const std::function<Status()>& attempt);
 
-// Total lag of a consumer's assignment.
-int64_t total_lag(bus::Consumer& consumer);
+class StageStats;
+// Total lag of a consumer's assignment; with `stats`, also records each partition's lag there.
+int64_t total_lag(bus::Consumer& consumer, StageStats* stats = nullptr);
 
 }  // namespace flowcast::stages

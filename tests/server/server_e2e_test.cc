@@ -113,6 +113,8 @@ TEST(ServerE2e, RunServesPredictionsEqualToTheStreams) {
   ASSERT_TRUE(m);
   for (const char* s : {"flowcast_stage_records_in_total{dataset=\"taxi\",stage=\"ingest\"}",
                         "flowcast_consumer_lag{dataset=\"taxi\",stage=\"predict\"}",
+                        "flowcast_consumer_partition_lag{dataset=\"taxi\",stage=\"predict\","
+                        "topic=\"new_trips\",partition=\"0\"}",
                         "flowcast_prediction_latency_seconds_bucket{dataset=\"taxi\",le=\"+Inf\"}",
                         "flowcast_serving_model_version{dataset=\"taxi\"} " })
     EXPECT_NE(m->body.find(s), std::string::npos) << s;
