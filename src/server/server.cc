@@ -680,6 +680,8 @@ std::string Server::Impl::stats_json() {
       w.field("out", st.out.load());
       w.field("dlq", st.dlq.load());
       w.field("lag", st.lag.load());
+      w.field("errors", st.errors.load());
+      if (const std::string e = st.last_error(); !e.empty()) w.field("last_error", e);
       w.field("running", st.running.load());
       if (s.stage == "predict") {
         // Quantiles of the last interval; the stage's own figures when nothing was scored.
@@ -757,6 +759,11 @@ void Server::Impl::prometheus(const httplib::Request&, httplib::Response& res) {
                   {"partition", std::to_string(l.partition)}},
                  l.lag);
     }
+    p.family("flowcast_stage_errors_total", "counter",
+             "Failures a stage met and reported (bus or store unavailable: retried with backoff)");
+    for (const auto& s : options_.stages)
+      p.sample("flowcast_stage_errors_total", {{"dataset", s.dataset}, {"stage", s.stage}},
+               s.stats->errors.load());
     p.family("flowcast_stage_running", "gauge", "1 while the stage's thread runs");
     for (const auto& s : options_.stages)
       p.sample("flowcast_stage_running", {{"dataset", s.dataset}, {"stage", s.stage}},

@@ -17,6 +17,7 @@ class StageStats {
   std::atomic<int64_t> in{0};        // records consumed (or generated, for produce)
   std::atomic<int64_t> out{0};       // records written (rows committed, predictions published)
   std::atomic<int64_t> dlq{0};       // records rejected to the dead-letter topic
+  std::atomic<int64_t> errors{0};    // failures reported with set_error (retried or not)
   std::atomic<int64_t> lag{0};       // messages behind the end of the input topics
   std::atomic<int64_t> model_version{-1};  // serving (predict) or latest trained (train)
   std::atomic<int64_t> pending{0};   // evaluate: predictions/outcomes waiting for their match
@@ -41,7 +42,10 @@ class StageStats {
     return partition_lag_;
   }
 
+  // A failure the stage reported (a poll, a commit, a publish that failed; transient ones are
+  // retried): counted, and the text kept for the status line and the API.
   void set_error(const std::string& e) {
+    errors.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(mu_);
     last_error_ = e;
   }

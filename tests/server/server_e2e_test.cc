@@ -113,6 +113,7 @@ TEST(ServerE2e, RunServesPredictionsEqualToTheStreams) {
   ASSERT_TRUE(m);
   for (const char* s : {"flowcast_stage_records_in_total{dataset=\"taxi\",stage=\"ingest\"}",
                         "flowcast_consumer_lag{dataset=\"taxi\",stage=\"predict\"}",
+                        "flowcast_stage_errors_total{dataset=\"taxi\",stage=\"ingest\"} 0",
                         "flowcast_consumer_partition_lag{dataset=\"taxi\",stage=\"predict\","
                         "topic=\"new_trips\",partition=\"0\"}",
                         "flowcast_prediction_latency_seconds_bucket{dataset=\"taxi\",le=\"+Inf\"}",
