@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <array>
 #include <cerrno>
 #include <csignal>
@@ -1057,6 +1058,17 @@ Status Server::start() {
   s.port_ = port;
   s.feed_.start();
   s.listener_ = std::thread([&http] { http.listen_after_bind(); });
+  // httplib's stop() does nothing until the listening loop has begun, so a stop() that came
+  // earlier would leave the thread in accept() for ever: return only once it runs.
+  for (int i = 0; i < 10000 && !http.is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!http.is_running()) {
+    http.stop();
+    if (s.listener_.joinable()) s.listener_.join();
+    s.feed_.stop();
+    s.models_.stop();
+    return Status::internal("cannot listen on " + where + ": the listening thread did not start");
+  }
   s.started_ = true;
   log->info("HTTP API and dashboard on {} (admin endpoints {})", url(),
             s.options_.admin_token.empty() ? "disabled: FLOWCAST_ADMIN_TOKEN is not set"
