@@ -7,6 +7,7 @@
 // p99 on a dashboard or in a benchmark report needs. record() is one relaxed atomic increment.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <bit>
@@ -26,12 +27,20 @@ class LatencyHistogram {
     if (i >= kBuckets - 1) return INFINITY;
     return std::exp2(double(i + 1) / kSubBuckets);
   }
+  // The bucket holding `us`: the smallest i with upper_us(i) >= us. Integer work only (it runs
+  // for every scored request): floor(log2(us)) places it within five buckets of a table.
   static int bucket_of(int64_t us) {
     if (us <= 1) return 0;
-    // Smallest i with 2^((i+1)/4) >= us.
-    int i = int(std::ceil(std::log2(double(us)) * kSubBuckets)) - 1;
-    if (i < 0) i = 0;
-    if (i > kBuckets - 1) i = kBuckets - 1;
+    static const std::array<int64_t, kBuckets - 1> kUpperFloor = [] {
+      std::array<int64_t, kBuckets - 1> t{};
+      for (int i = 0; i < kBuckets - 1; ++i) t[size_t(i)] = int64_t(std::floor(upper_us(i)));
+      return t;
+    }();
+    // upper_us(4k - 1) = 2^k <= us, so the bucket is at 4k - 1 or after (us is an integer, so
+    // upper_us(i) >= us exactly when its floor is).
+    const int k = int(std::bit_width(uint64_t(us))) - 1;
+    int i = std::clamp(kSubBuckets * k - 1, 0, kBuckets - 1);
+    while (i < kBuckets - 1 && kUpperFloor[size_t(i)] < us) ++i;
     return i;
   }
 

@@ -90,7 +90,9 @@ Status PredictStage::run(std::stop_token stop) {
   store::SinkBatch batch;
   batch.group = group;
   OffsetTracker offsets;
-  std::vector<int64_t> latencies;  // microseconds, recent window
+  // p50/p99 of the latency histogram over the most recent ~2048 requests (for the status line).
+  LatencyHistogram::Snapshot latency_window = stats_.latency.snapshot();
+  size_t in_latency_window = 0;
   BatchClock clock;
   int64_t last_poll_ms = now_millis(), lag_checked = 0;
   stats_.running = true;
@@ -192,15 +194,15 @@ Status PredictStage::run(std::stop_token stop) {
     stats_.out.fetch_add(int64_t(ptrs.size()), std::memory_order_relaxed);
 
     const int64_t done_ms = now_millis();
-    for (int64_t t : sent_ms) {
-      latencies.push_back((done_ms - t) * 1000);
-      stats_.latency.record((done_ms - t) * 1000);
-    }
-    if (latencies.size() >= 2048) {
-      std::sort(latencies.begin(), latencies.end());
-      stats_.latency_p50_us = latencies[latencies.size() / 2];
-      stats_.latency_p99_us = latencies[latencies.size() * 99 / 100];
-      latencies.clear();
+    for (int64_t t : sent_ms) stats_.latency.record((done_ms - t) * 1000);
+    in_latency_window += sent_ms.size();
+    if (in_latency_window >= 2048) {
+      const LatencyHistogram::Snapshot now = stats_.latency.snapshot();
+      const LatencyHistogram::Snapshot recent = now.since(latency_window);
+      stats_.latency_p50_us = int64_t(recent.quantile_us(0.5));
+      stats_.latency_p99_us = int64_t(recent.quantile_us(0.99));
+      latency_window = now;
+      in_latency_window = 0;
     }
   }
   clock.maybe_report(log, INT64_MAX, 0);
