@@ -56,7 +56,5 @@ class PostgresRecordEncoder {
 
 // True when `text` is well-formed UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
 bool valid_utf8(std::string_view text);
-// `text` made safe for a message: printable ASCII, at most 64 bytes then "...".
-std::string postgres_shown(std::string_view text);
 
 }  // namespace flowcast::store

@@ -21,6 +21,7 @@
 #include "store/postgres_dataset_sql.h"
 #include "store/postgres_pool.h"
 #include "store/postgres_record_encoder.h"
+#include "store/record_checks.h"
 #include "store/postgres_transaction.h"
 
 namespace flowcast::store {
@@ -574,7 +575,7 @@ Result<CommitResult> PostgresStore::commit(const DatasetSpec& spec, const SinkBa
     std::map<std::pair<std::string_view, int32_t>, int64_t> last;
     for (const OffsetEntry& o : batch.offsets) {
       FC_RETURN_IF_ERROR(
-          check_text(o.topic, check_utf8_, "topic '" + postgres_shown(o.topic) + "'"));
+          check_text(o.topic, check_utf8_, "topic '" + shown_text(o.topic) + "'"));
       last[{o.topic, o.partition}] = o.next_offset;
     }
     for (const auto& [tp, next] : last) {

@@ -1,6 +1,7 @@
 #include "store/sqlite_store.h"
 
 #include "store/recent_targets.h"
+#include "store/record_checks.h"
 
 #include <algorithm>
 #include <array>
@@ -137,29 +138,6 @@ std::shared_ptr<spdlog::logger> store_log() { return logger("store.sqlite"); }
 // SQLite's LIMIT takes -1 for "no limit"; the Store interface uses 0.
 int64_t sql_limit(int64_t limit) { return limit == 0 ? -1 : limit; }
 
-// Keys and values in messages: printable, bounded.
-std::string shown(std::string_view text) {
-  std::string out;
-  for (char c : text.substr(0, 64)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
-  if (text.size() > 64) out += "...";
-  return out;
-}
-
-const char* value_kind_name(size_t index) {
-  switch (index) {
-    case 0:
-      return "nothing";
-    case 1:
-      return "an integer";
-    case 2:
-      return "a float";
-    case 3:
-      return "a bool";
-    default:
-      return "text";
-  }
-}
-
 void bind_value(SqliteStatement& st, int pos, const Value& v) {
   switch (v.index()) {
     case 1:
@@ -243,23 +221,9 @@ void read_record(const SqliteStatement& st, const DatasetSpec& spec, Record& rec
 
 Status check_record(const DatasetSpec& spec, const SqliteDatasetSql& sql, const Record& r,
                     const char* role, size_t i) {
-  auto where = [&] {
-    return std::string(role) + " " + std::to_string(i) + " (key '" + shown(r.key) + "')";
-  };
-  if (r.values.size() != sql.value_index.size())
-    return Status::invalid(where() + " has " + std::to_string(r.values.size()) +
-                           " values; dataset '" + spec.name() + "' has " +
-                           std::to_string(sql.value_index.size()) + " fields");
-  if (r.key.empty()) return Status::invalid(where() + " has an empty key");
-  for (size_t f = 0; f < r.values.size(); ++f) {
-    size_t got = r.values[f].index();
-    if (got != 0 && got != sql.value_index[f]) {
-      const FieldSpec& fs = spec.field(static_cast<int>(f));
-      return Status::invalid(where() + ": field '" + fs.name + "' holds " + value_kind_name(got) +
-                             " but is declared " + field_type_name(fs.type));
-    }
-  }
-  return Status::ok_status();
+  return check_record_shape(spec, sql.value_index, r, [&] {
+    return std::string(role) + " " + std::to_string(i) + " (key '" + shown_text(r.key) + "')";
+  });
 }
 
 Status write_records(SqliteConnection& db, const DatasetSpec& spec, const SqliteDatasetSql& sql,
@@ -293,7 +257,7 @@ Status write_records(SqliteConnection& db, const DatasetSpec& spec, const Sqlite
     Result<bool> step = st->step();
     if (!step.ok())
       return step.status().with_context(std::string(role) + " " + std::to_string(i) + " (key '" +
-                                        shown(r.key) + "')");
+                                        shown_text(r.key) + "')");
     st->reset();
   }
   return Status::ok_status();
