@@ -76,6 +76,12 @@ Result<std::shared_ptr<LocalLog>> LocalLog::open(const std::filesystem::path& di
   auto& entry = reg.logs[root.string()];
   if (auto existing = entry.lock(); existing && existing->pid_ == ::getpid()) return existing;
   std::shared_ptr<LocalLog> log(new LocalLog(root, options));
+  auto wake = LocalWake::open(root / "wake");
+  if (wake.ok())
+    log->wake_ = std::move(*wake);
+  else  // consumers then find other processes' records by re-reading on a timer
+    logger("bus.local")
+        ->warn("{}; consumers will poll for other processes' records", wake.status().to_string());
   entry = log;
   return log;
 }
@@ -195,6 +201,10 @@ Result<LocalPartitionWriter*> LocalLog::writer(const std::string& topic, int32_t
 }
 
 void LocalLog::notify_written() {
+  if (wake_) {
+    wake_->notify();
+    return;
+  }
   {
     std::lock_guard lock(notify_mu_);
     write_seq_.fetch_add(1, std::memory_order_acq_rel);
@@ -203,6 +213,10 @@ void LocalLog::notify_written() {
 }
 
 void LocalLog::wait_for_write(uint64_t seen, std::chrono::steady_clock::time_point until) {
+  if (wake_) {
+    wake_->wait(static_cast<uint32_t>(seen), until);
+    return;
+  }
   std::unique_lock lock(notify_mu_);
   notify_cv_.wait_until(lock, until, [&] { return write_seq() != seen; });
 }

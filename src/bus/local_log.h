@@ -27,6 +27,7 @@
 
 #include "bus/local_bus.h"
 #include "bus/local_partition_writer.h"
+#include "bus/local_wake.h"
 #include "core/status.h"
 
 namespace flowcast::bus {
@@ -67,8 +68,12 @@ class LocalLog {
   // process writes the partition; a later call tries again.
   Result<LocalPartitionWriter*> writer(const std::string& topic, int32_t partition);
 
-  // A counter bumped after every append in this process, and a wait for it to change.
-  uint64_t write_seq() const { return write_seq_.load(std::memory_order_acquire); }
+  // A counter bumped after every append, and a wait for it to change. With the bus's `wake` file
+  // mapped (local_wake.h) it counts appends by every process and the wait ends on any of them;
+  // otherwise only this process's appends count and wake.
+  uint64_t write_seq() const {
+    return wake_ ? wake_->seq() : write_seq_.load(std::memory_order_acquire);
+  }
   void notify_written();
   void wait_for_write(uint64_t seen, std::chrono::steady_clock::time_point until);
 
@@ -88,6 +93,7 @@ class LocalLog {
   std::thread flusher_;
   uint64_t tmp_counter_ = 0;
 
+  std::unique_ptr<LocalWake> wake_;  // null when the wake file could not be mapped
   std::mutex notify_mu_;
   std::condition_variable notify_cv_;
   std::atomic<uint64_t> write_seq_{0};

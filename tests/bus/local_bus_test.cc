@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "bus/local_format.h"
+#include "bus/local_wake.h"
 #include "bus_conformance.h"
 #include "core/config_error.h"
 #include "support/test_support.h"
@@ -468,7 +469,8 @@ TEST_F(LocalBusTest, ReadersSeeAnotherProcessWrites) {
     });
     EXPECT_EQ(result, "ok");
   });
-  // No notification crosses processes: the poll finds the records by re-reading the files.
+  // The child's append wakes this poll through the bus's `wake` file (a re-read on a timer would
+  // find them too; LocalWake's own tests check that the wake crosses processes).
   auto got = consume(*c, 2, 60000);
   writer.join();
   ASSERT_EQ(got.size(), 2u);
@@ -611,6 +613,56 @@ TEST(Murmur2Test, MatchesKafkasJavaClient) {
   EXPECT_EQ(partition_for_key("foobar", 50), 16);
   EXPECT_EQ(partition_for_key("21", 3),
             static_cast<int32_t>((static_cast<uint32_t>(-973932308) & 0x7fffffff) % 3));
+}
+
+// LocalWake: the counter every append bumps, and a wait on it that another process ends.
+TEST(LocalWake, AnotherProcessEndsAWaitLongBeforeItsTimeout) {
+  flowcast::testing::TempDir dir;
+  const fs::path path = dir.path() / "wake";
+  auto wake = LocalWake::open(path);
+  ASSERT_TRUE(wake.ok()) << wake.status().to_string();
+  const uint32_t seen = (*wake)->seq();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // the child maps the same file and notifies once the parent is likely asleep
+    auto child = LocalWake::open(path);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (child.ok()) (*child)->notify();
+    ::_exit(child.ok() ? 0 : 1);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  (*wake)->wait(seen, start + std::chrono::seconds(30));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_NE((*wake)->seq(), seen);
+  // Woken by the child's notify, not by the 30 s timeout.
+  EXPECT_LT(waited, std::chrono::seconds(20));
+}
+
+TEST(LocalWake, AWaitWithNoWriteEndsAtItsDeadline) {
+  flowcast::testing::TempDir dir;
+  auto wake = LocalWake::open(dir.path() / "wake");
+  ASSERT_TRUE(wake.ok()) << wake.status().to_string();
+  const uint32_t seen = (*wake)->seq();
+  const auto start = std::chrono::steady_clock::now();
+  (*wake)->wait(seen, start + std::chrono::milliseconds(50));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(50));
+  EXPECT_EQ((*wake)->seq(), seen);
+  // A counter that moved before the wait: it returns at once.
+  (*wake)->notify();
+  const auto again = std::chrono::steady_clock::now();
+  (*wake)->wait(seen, again + std::chrono::seconds(30));
+  EXPECT_LT(std::chrono::steady_clock::now() - again, std::chrono::seconds(20));
+  EXPECT_EQ((*wake)->seq(), seen + 1);
+}
+
+TEST(LocalWake, AFileThatCannotBeCreatedIsAnError) {
+  auto wake = LocalWake::open("/nonexistent-dir/for/sure/wake");
+  ASSERT_FALSE(wake.ok());
+  EXPECT_NE(wake.status().to_string().find("/nonexistent-dir/for/sure/wake"), std::string::npos)
+      << wake.status().to_string();
 }
 
 }  // namespace
