@@ -1,10 +1,13 @@
 #include "stages/predict_stage.h"
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 
 #include "core/json_codec.h"
 #include "core/log.h"
 #include "core/time_util.h"
+#include "stages/commit_worker.h"
 #include "stages/dlq_writer.h"
 #include "stages/prediction_message.h"
 #include "stages/serving_model.h"
@@ -13,9 +16,22 @@
 namespace flowcast::stages {
 namespace {
 
+// The store transactions' durations, written by the commit worker's thread.
+struct CommitTimes {
+  std::atomic<int64_t> total_ns{0}, max_ns{0}, count{0};
+  void add(int64_t ns) {
+    total_ns.fetch_add(ns, std::memory_order_relaxed);
+    count.fetch_add(1, std::memory_order_relaxed);
+    int64_t m = max_ns.load(std::memory_order_relaxed);
+    while (ns > m && !max_ns.compare_exchange_weak(m, ns, std::memory_order_relaxed)) {
+    }
+  }
+};
+
 // Where the batches' time goes: compute (decode, features, trees, encode), publish, flush
-// (predictions durable on the bus) and commit (the store transaction). Logged at debug level
-// every 10 s, for `flowcast bench --set log_level=debug --keep` and for diagnosing a slow stage.
+// (predictions durable on the bus), handover (waiting for the commit worker to take the batch)
+// and, on the worker's thread, commit (the store transaction). Logged at debug level every 10 s,
+// for `flowcast bench --set log_level=debug --keep` and for diagnosing a slow stage.
 class BatchClock {
  public:
   struct Phase {
@@ -25,23 +41,36 @@ class BatchClock {
       max_ns = std::max(max_ns, ns);
     }
   };
-  Phase compute, publish, flush, commit;
+  Phase compute, publish, flush, handover;
   int64_t batches = 0, requests = 0;
+  CommitTimes* commits = nullptr;
 
   // Logs and resets when `interval_ns` has passed since the last report.
-  void maybe_report(const std::shared_ptr<spdlog::logger>& log, int64_t now_ns, int64_t interval_ns) {
+  void maybe_report(const std::shared_ptr<spdlog::logger>& log, int64_t now_ns,
+                    int64_t interval_ns) {
     if (now_ns - since_ns_ < interval_ns) return;
     if (batches > 0) {
       auto ms = [&](const Phase& p) {
         return fmt::format("{:.2f}/{:.2f}", double(p.total_ns) / double(batches) / 1e6,
                            double(p.max_ns) / 1e6);
       };
-      log->debug("batches {} (mean {:.0f} requests); ms per batch mean/max: compute {}, publish {}, "
-                 "flush {}, commit {}",
-                 batches, double(requests) / double(batches), ms(compute), ms(publish), ms(flush),
-                 ms(commit));
+      std::string commit = "-";
+      if (commits) {
+        const int64_t n = commits->count.exchange(0), total = commits->total_ns.exchange(0);
+        const int64_t max = commits->max_ns.exchange(0);
+        if (n > 0)
+          commit = fmt::format("{:.2f}/{:.2f} ({} commits)", double(total) / double(n) / 1e6,
+                               double(max) / 1e6, n);
+      }
+      log->debug(
+          "batches {} (mean {:.0f} requests); ms per batch mean/max: compute {}, publish {}, "
+          "flush {}, handover {}, commit {}",
+          batches, double(requests) / double(batches), ms(compute), ms(publish), ms(flush),
+          ms(handover), commit);
     }
+    CommitTimes* keep = commits;
     *this = BatchClock();
+    commits = keep;
     since_ns_ = now_ns;
   }
 
@@ -72,8 +101,24 @@ Status PredictStage::run(std::stop_token stop) {
   // Requests the store could not hold (a NUL byte in a PostgreSQL key, say) go to the dlq here:
   // their prediction rows would otherwise fail every commit of the batch.
   FC_ASSIGN_OR_RETURN(const store::Store::RecordCheck storable, ctx_.store.record_check(ds));
-  FC_RETURN_IF_ERROR(
-      subscribe_from_store(*consumer, ctx_.store, group, {ds.topics().requests}, "predict"));
+  // Batches are published here, then committed (rows and offsets) by the worker's thread while
+  // this one scores the next batch. Offsets it committed are passed back for the bus's
+  // informational commit, which only this thread may make.
+  CommitTimes commit_times;
+  std::mutex committed_mu;
+  std::vector<store::OffsetEntry> committed;  // guarded by committed_mu
+  CommitWorker committer("predict", ctx_.store, ds, stop,
+                         {[this](const Status& e) { stats_.set_error(e.to_string()); },
+                          [&](const store::SinkBatch& b, int64_t ns) {
+                            commit_times.add(ns);
+                            std::lock_guard lock(committed_mu);
+                            committed = b.offsets;
+                          }});
+  // A partition taken away mid-stream: its published batches are committed before its next owner
+  // reads the stored offsets, so the owner does not score them again.
+  FC_RETURN_IF_ERROR(subscribe_from_store(
+      *consumer, ctx_.store, group, {ds.topics().requests}, "predict",
+      [&](const std::vector<bus::TopicPartition>&) { (void)committer.drain(); }));
   ServingModel model(ds, ctx_.store);
   model.refresh();
   stats_.model_version = model.version();
@@ -88,12 +133,13 @@ Status PredictStage::run(std::stop_token stop) {
   std::vector<bus::OutMessage> out;
   PredictionMessage msg;
   store::SinkBatch batch;
-  batch.group = group;
   OffsetTracker offsets;
   // p50/p99 of the latency histogram over the most recent ~2048 requests (for the status line).
   LatencyHistogram::Snapshot latency_window = stats_.latency.snapshot();
   size_t in_latency_window = 0;
   BatchClock clock;
+  clock.commits = &commit_times;
+  std::vector<bus::PartitionOffset> bus_offsets;
   int64_t last_poll_ms = now_millis(), lag_checked = 0;
   stats_.running = true;
 
@@ -116,6 +162,14 @@ Status PredictStage::run(std::stop_token stop) {
       stats_.lag = total_lag(*consumer, &stats_);
       lag_checked = now_ns;
     }
+    {
+      std::lock_guard lock(committed_mu);
+      bus_offsets.clear();
+      for (const auto& o : committed)
+        bus_offsets.push_back({{o.topic, o.partition}, o.next_offset});
+      committed.clear();
+    }
+    if (!bus_offsets.empty()) (void)consumer->commit(bus_offsets);  // informational
     stats_.idle = polled.empty() && stats_.lag.load() == 0;
     if (polled.empty()) continue;
     stats_.in.fetch_add(int64_t(polled.size()), std::memory_order_relaxed);
@@ -128,8 +182,8 @@ Status PredictStage::run(std::stop_token stop) {
       bus::MessageView m = polled[i];
       // Offsets grow within a partition, so the first and last message of each run of one
       // partition are all the tracker needs (it keeps the lowest and highest per partition).
-      const bool run_starts = i == 0 || polled[i - 1].partition != m.partition ||
-                              polled[i - 1].topic != m.topic;
+      const bool run_starts =
+          i == 0 || polled[i - 1].partition != m.partition || polled[i - 1].topic != m.topic;
       const bool run_ends = i + 1 == polled.size() || polled[i + 1].partition != m.partition ||
                             polled[i + 1].topic != m.topic;
       if (run_starts || run_ends) offsets.consumed(m);
@@ -149,7 +203,10 @@ Status PredictStage::run(std::stop_token stop) {
     const int64_t predicted_at = now_millis();
     if (values.size() < ptrs.size()) values.resize(ptrs.size());
     out.clear();
-    // Resized, not cleared: the rows' key strings keep their buffers from batch to batch.
+    // A batch the worker committed before: resized, not cleared, so its rows' key strings keep
+    // their buffers from batch to batch.
+    batch = committer.spare();
+    batch.group = group;
     batch.predictions.resize(ptrs.size());
     for (size_t i = 0; i < ptrs.size(); ++i) {
       msg.key = ptrs[i]->key;
@@ -181,19 +238,17 @@ Status PredictStage::run(std::stop_token stop) {
     if (!fs.ok()) return fs.with_context("predict flush");
     const int64_t flushed_ns = mono_nanos();
     clock.flush.add(flushed_ns - published_ns);
+    // The predictions are on the bus: this is when they count as made.
+    stats_.out.fetch_add(int64_t(ptrs.size()), std::memory_order_relaxed);
+    const int64_t done_ms = now_millis();
     batch.offsets = offsets.store_entries();
-    Status c = retry_transient(stop, "predict", "committing to " + ctx_.store.describe(),
-                               [&]() -> Status { return ctx_.store.commit(ds, batch).status(); },
-                               [&](const Status& e) { stats_.set_error(e.to_string()); });
+    offsets.clear();
+    Status c = committer.submit(std::move(batch));
     if (!c.ok()) return c.with_context("predict commit");
-    clock.commit.add(mono_nanos() - flushed_ns);
+    clock.handover.add(mono_nanos() - flushed_ns);
     clock.batches += 1;
     clock.requests += int64_t(polled.size());
-    (void)consumer->commit(offsets.bus_offsets());  // informational; the store holds the truth
-    offsets.clear();
-    stats_.out.fetch_add(int64_t(ptrs.size()), std::memory_order_relaxed);
 
-    const int64_t done_ms = now_millis();
     for (int64_t t : sent_ms) stats_.latency.record((done_ms - t) * 1000);
     in_latency_window += sent_ms.size();
     if (in_latency_window >= 2048) {
@@ -205,8 +260,11 @@ Status PredictStage::run(std::stop_token stop) {
       in_latency_window = 0;
     }
   }
+  // Stopping: what was published is committed too (one attempt each now that stop is requested).
+  Status drained = committer.drain();
   clock.maybe_report(log, INT64_MAX, 0);
   stats_.running = false;
+  if (!drained.ok() && !stop.stop_requested()) return drained.with_context("predict commit");
   return Status();
 }
 

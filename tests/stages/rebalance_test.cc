@@ -13,6 +13,7 @@
 #include "core/time_util.h"
 #include "stages/evaluate_stage.h"
 #include "stages/ingest_stage.h"
+#include "stages/predict_stage.h"
 #include "stages/prediction_message.h"
 #include "support/test_support.h"
 
@@ -37,7 +38,8 @@ class ScriptedConsumer : public bus::Consumer {
  public:
   ScriptedConsumer(std::deque<Step> steps, std::vector<bus::TopicPartition> assignment,
                    std::function<void()> after_revoke)
-      : steps_(std::move(steps)), assignment_(std::move(assignment)),
+      : steps_(std::move(steps)),
+        assignment_(std::move(assignment)),
         after_revoke_(std::move(after_revoke)) {}
   Status subscribe(const std::vector<std::string>&, bus::RebalanceListener l) override {
     listener_ = std::move(l);
@@ -82,11 +84,14 @@ class ScriptedConsumer : public bus::Consumer {
 // The embedded bus for producers and topics; consumers are scripted.
 class ScriptedBus : public bus::Bus {
  public:
-  ScriptedBus(bus::Bus& real, std::unique_ptr<ScriptedConsumer> c) : real_(real), c_(std::move(c)) {}
+  ScriptedBus(bus::Bus& real, std::unique_ptr<ScriptedConsumer> c)
+      : real_(real), c_(std::move(c)) {}
   Status ensure_topic(const std::string& t, const bus::TopicSettings& s) override {
     return real_.ensure_topic(t, s);
   }
-  Result<int32_t> partition_count(const std::string& t) override { return real_.partition_count(t); }
+  Result<int32_t> partition_count(const std::string& t) override {
+    return real_.partition_count(t);
+  }
   Result<std::unique_ptr<bus::Producer>> producer() override { return real_.producer(); }
   Result<std::unique_ptr<bus::Consumer>> consumer(const std::string&) override {
     if (!c_) return Status::invalid("one scripted consumer only");
@@ -102,12 +107,11 @@ class ScriptedBus : public bus::Bus {
 class RebalanceTest : public ::testing::Test {
  protected:
   testing::TempDir dir_;
-  Config config_ = testing::taxi_config({"bus=local:" + dir_.str() + "/bus",
-                                         "store=sqlite:" + dir_.str() + "/db", "log_level=warn",
-                                         // Nothing is committed for being full or old: only an
-                                         // idle poll (or a rebalance) ends a batch.
-                                         "stages.ingest.batch_size=100000",
-                                         "stages.ingest.max_wait=10m"});
+  Config config_ = testing::taxi_config(
+      {"bus=local:" + dir_.str() + "/bus", "store=sqlite:" + dir_.str() + "/db", "log_level=warn",
+       // Nothing is committed for being full or old: only an
+       // idle poll (or a rebalance) ends a batch.
+       "stages.ingest.batch_size=100000", "stages.ingest.max_wait=10m"});
   const DatasetSpec& ds_ = config_.dataset("taxi");
   std::unique_ptr<bus::Bus> bus_ = std::move(cli::open_bus(config_)).value();
   std::unique_ptr<store::Store> store_ = std::move(cli::open_store(config_)).value();
@@ -134,7 +138,8 @@ class RebalanceTest : public ::testing::Test {
     std::stop_source stop;
     Status result;
     std::thread t([&] { result = stage.run(stop.get_token()); });
-    for (int i = 0; i < 400 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 400 && !done(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     stop.request_stop();
     t.join();
     EXPECT_TRUE(result.ok()) << result.to_string();
@@ -145,12 +150,15 @@ TEST_F(RebalanceTest, IngestCommitsItsBatchInFlightBeforeARevokedPartitionMoves)
   const std::string req = ds_.topics().requests;
   std::deque<Step> steps;
   Step first;
-  for (int i = 0; i < 5; ++i) first.messages.push_back({req, 0, i, "a" + std::to_string(i), trip("a" + std::to_string(i))});
-  for (int i = 0; i < 5; ++i) first.messages.push_back({req, 1, i, "b" + std::to_string(i), trip("b" + std::to_string(i))});
+  for (int i = 0; i < 5; ++i)
+    first.messages.push_back({req, 0, i, "a" + std::to_string(i), trip("a" + std::to_string(i))});
+  for (int i = 0; i < 5; ++i)
+    first.messages.push_back({req, 1, i, "b" + std::to_string(i), trip("b" + std::to_string(i))});
   steps.push_back(first);
   Step second;  // partition 1 goes to another member; partition 0 goes on
   second.revoke = {{req, 1}};
-  for (int i = 5; i < 8; ++i) second.messages.push_back({req, 0, i, "a" + std::to_string(i), trip("a" + std::to_string(i))});
+  for (int i = 5; i < 8; ++i)
+    second.messages.push_back({req, 0, i, "a" + std::to_string(i), trip("a" + std::to_string(i))});
   steps.push_back(second);
 
   const std::string group = group_name("ingest", ds_);
@@ -176,6 +184,42 @@ TEST_F(RebalanceTest, IngestCommitsItsBatchInFlightBeforeARevokedPartitionMoves)
   EXPECT_EQ(stored_offsets(group)[(bus::TopicPartition{req, 0})], 8);
 }
 
+TEST_F(RebalanceTest, PredictCommitsWhatItPublishedBeforeARevokedPartitionMoves) {
+  const std::string req = ds_.topics().requests;
+  std::deque<Step> steps;
+  Step first;
+  for (int i = 0; i < 5; ++i)
+    first.messages.push_back({req, 0, i, "a" + std::to_string(i), trip("a" + std::to_string(i))});
+  for (int i = 0; i < 5; ++i)
+    first.messages.push_back({req, 1, i, "b" + std::to_string(i), trip("b" + std::to_string(i))});
+  steps.push_back(first);
+  Step second;  // partition 1 goes to another member, right after the first batch was published
+  second.revoke = {{req, 1}};
+  second.messages.push_back({req, 0, 5, "a5", trip("a5")});
+  steps.push_back(second);
+
+  const std::string group = group_name("predict", ds_);
+  std::map<bus::TopicPartition, int64_t> at_revoke;
+  size_t b4_predictions_at_revoke = 0;
+  auto consumer = std::make_unique<ScriptedConsumer>(
+      steps, std::vector<bus::TopicPartition>{{req, 0}, {req, 1}}, [&] {
+        at_revoke = stored_offsets(group);
+        b4_predictions_at_revoke = store_->predictions_for(ds_, "b4").value().size();
+      });
+  ScriptedBus bus(*bus_, std::move(consumer));
+  ASSERT_TRUE(store_->ensure_dataset(ds_).ok());
+  PredictStage stage({config_, ds_, bus, *store_},
+                     PredictSettings::parse(config_.stage("predict")));
+  run(stage, [&] { return store_->predictions_for(ds_, "a5").value().size() == 1; });
+
+  // The store's transaction runs on the commit worker's thread; the revocation waited for it, so
+  // the next owner of partition 1 resumes after the batch this member published.
+  EXPECT_EQ(at_revoke[(bus::TopicPartition{req, 1})], 5);
+  EXPECT_EQ(at_revoke[(bus::TopicPartition{req, 0})], 5);
+  EXPECT_EQ(b4_predictions_at_revoke, 1u);
+  EXPECT_EQ(stored_offsets(group)[(bus::TopicPartition{req, 0})], 6);
+}
+
 TEST_F(RebalanceTest, EvaluateNeverWritesTheOffsetsOfARevokedPartitionAgain) {
   const std::string preds = ds_.topics().predictions, outs = ds_.topics().outcomes;
   auto prediction = [&](const std::string& key) {
@@ -189,7 +233,8 @@ TEST_F(RebalanceTest, EvaluateNeverWritesTheOffsetsOfARevokedPartitionAgain) {
   steps.push_back(first);
   Step second;  // predictions/1 moves away; then k1's and k2's outcomes arrive here
   second.revoke = {{preds, 1}};
-  second.messages = {{outs, 0, 0, "k1", outcome("k1", 700)}, {outs, 0, 1, "k2", outcome("k2", 650)}};
+  second.messages = {{outs, 0, 0, "k1", outcome("k1", 700)},
+                     {outs, 0, 1, "k2", outcome("k2", 650)}};
   steps.push_back(second);
 
   const std::string group = group_name("evaluate", ds_);
@@ -199,7 +244,8 @@ TEST_F(RebalanceTest, EvaluateNeverWritesTheOffsetsOfARevokedPartitionAgain) {
       [&] { at_revoke = stored_offsets(group); });
   ScriptedBus bus(*bus_, std::move(consumer));
   ASSERT_TRUE(store_->ensure_dataset(ds_).ok());
-  EvaluateStage stage({config_, ds_, bus, *store_}, EvaluateSettings::parse(config_.stage("evaluate")));
+  EvaluateStage stage({config_, ds_, bus, *store_},
+                      EvaluateSettings::parse(config_.stage("evaluate")));
   run(stage, [&] {
     if (stage.joined() < 1) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // time for a wrong second join

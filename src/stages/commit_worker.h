@@ -1,0 +1,83 @@
+// CommitWorker: commits a stage's batches to the store on a thread of its own, in the order they
+// were handed over, so that the stage scores and publishes its next batch while the store's
+// transaction runs. The predict stage uses it: its predictions reach the bus (and so the
+// dashboard and evaluate) without waiting for the store, and on two cores the store's work no
+// longer adds to the stage's time per batch.
+//
+// Guarantees: batches commit one at a time, in order; each with its offsets in one transaction,
+// as SinkBatch says; a transient failure is retried (retry_transient, capped backoff) before the
+// next batch is tried, so no later batch's offsets can pass an uncommitted one. A permanent
+// failure stops the worker: it commits nothing more, and submit() and drain() return the failure.
+// Batches handed over but not committed when the process dies are not lost: the stage publishes
+// before it hands over, and a restart resumes from the offsets the store holds, so it scores them
+// again (the store's rows are idempotent).
+//
+// Thread-safety: submit(), spare() and drain() are for the stage's thread; `on_committed` runs on
+// the worker's thread. No exception leaves the worker's thread: one thrown by the store becomes
+// the worker's failure.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/dataset_spec.h"
+#include "core/status.h"
+#include "store/store.h"
+
+namespace flowcast::stages {
+
+class CommitWorker {
+ public:
+  struct Hooks {
+    // Every failed attempt, transient or not (for the stage's status).
+    std::function<void(const Status&)> on_failure;
+    // After each commit, with the batch and the transaction's duration.
+    std::function<void(const store::SinkBatch&, int64_t commit_ns)> on_committed;
+  };
+
+  // `stop` is the stage's: once it is requested, a failing commit is no longer retried.
+  // `max_waiting` batches may wait behind the one being committed before submit() blocks.
+  CommitWorker(std::string stage, store::Store& store, const DatasetSpec& dataset,
+               std::stop_token stop, Hooks hooks, size_t max_waiting = 1);
+  // Commits what was handed over (one attempt each once stop is requested), then joins.
+  ~CommitWorker();
+  CommitWorker(const CommitWorker&) = delete;
+  CommitWorker& operator=(const CommitWorker&) = delete;
+
+  // Hands `batch` over. Blocks while `max_waiting` batches wait. Returns the worker's failure if
+  // it has failed (the batch is then dropped, uncommitted).
+  Status submit(store::SinkBatch&& batch);
+  // A committed batch to fill again (its vectors keep their capacity and their strings their
+  // buffers), or an empty one.
+  store::SinkBatch spare();
+  // Waits until every batch handed over is committed; returns the worker's failure, if any.
+  Status drain();
+
+ private:
+  void loop();
+
+  const std::string stage_;
+  store::Store& store_;
+  const DatasetSpec& dataset_;
+  const std::stop_token stop_;
+  const Hooks hooks_;
+  const size_t max_waiting_;
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::deque<store::SinkBatch> waiting_;  // guarded by mu_
+  std::vector<store::SinkBatch> spares_;  // guarded by mu_
+  bool committing_ = false;               // guarded by mu_: the worker holds a batch
+  bool closing_ = false;                  // guarded by mu_
+  Status failure_;                        // guarded by mu_
+  std::thread thread_;                    // last: started when everything above exists
+};
+
+}  // namespace flowcast::stages

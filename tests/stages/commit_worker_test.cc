@@ -1,0 +1,181 @@
+// CommitWorker: batches commit in order, a transient failure is retried before the next batch, a
+// permanent one stops the worker, and nothing handed over is dropped at shutdown.
+#include "stages/commit_worker.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "core/config.h"
+#include "support/test_support.h"
+
+namespace flowcast::stages {
+namespace {
+
+// A store whose commit() records each batch's first offset and can be made to fail or to wait.
+class RecordingStore : public store::Store {
+ public:
+  std::vector<int64_t> committed() {
+    std::lock_guard lock(mu_);
+    return committed_;
+  }
+  int attempts() {
+    std::lock_guard lock(mu_);
+    return attempts_;
+  }
+  void fail_next(int times, Status s) {
+    std::lock_guard lock(mu_);
+    failures_left_ = times;
+    failure_ = std::move(s);
+  }
+  void hold(bool on) {
+    {
+      std::lock_guard lock(mu_);
+      held_ = on;
+    }
+    cv_.notify_all();
+  }
+
+  Result<store::CommitResult> commit(const DatasetSpec&, const store::SinkBatch& b) override {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !held_; });
+    ++attempts_;
+    if (failures_left_ > 0) {
+      --failures_left_;
+      return failure_;
+    }
+    committed_.push_back(b.offsets.empty() ? -1 : b.offsets[0].next_offset);
+    return store::CommitResult{};
+  }
+  std::string describe() const override { return "recording"; }
+
+  Status ensure_dataset(const DatasetSpec&) override { return Status(); }
+  Result<std::vector<store::OffsetEntry>> load_offsets(const std::string&) override { return no(); }
+  Status scan_labelled(const DatasetSpec&, int64_t,
+                       const std::function<void(const Record&)>&) override {
+    return no();
+  }
+  Result<int64_t> count_labelled(const DatasetSpec&) override { return no(); }
+  Result<std::vector<double>> recent_targets(const DatasetSpec&, int64_t) override { return no(); }
+  Result<std::optional<Record>> get_record(const DatasetSpec&, const std::string&) override {
+    return no();
+  }
+  Result<std::vector<store::PredictionRow>> predictions_for(const DatasetSpec&,
+                                                            const std::string&) override {
+    return no();
+  }
+  Result<store::DatasetStats> stats(const DatasetSpec&) override { return no(); }
+  Result<std::vector<store::MetricRow>> recent_metrics(const std::string&, int64_t) override {
+    return no();
+  }
+  Result<int64_t> register_model(const store::ModelInfo&, std::string_view, bool) override {
+    return no();
+  }
+  Result<std::vector<store::ModelInfo>> list_models(const std::string&) override { return no(); }
+  Result<std::optional<store::ModelInfo>> active_model(const std::string&) override { return no(); }
+  Result<std::string> load_artifact(const std::string&, int64_t) override { return no(); }
+  Status promote_model(const std::string&, int64_t) override { return no(); }
+
+ private:
+  static Status no() { return Status::internal("not used by these tests"); }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<int64_t> committed_;
+  int attempts_ = 0, failures_left_ = 0;
+  Status failure_;
+  bool held_ = false;
+};
+
+store::SinkBatch batch_at(int64_t offset) {
+  store::SinkBatch b;
+  b.group = "g";
+  b.offsets.push_back({"requests", 0, offset});
+  b.predictions.resize(3);
+  return b;
+}
+
+const DatasetSpec& spec() {
+  static const Config config = testing::taxi_config({});
+  return config.dataset("taxi");
+}
+
+TEST(CommitWorker, CommitsInOrderAndHandsBackSpares) {
+  RecordingStore store;
+  std::atomic<int> seen{0};
+  std::stop_source stop;
+  CommitWorker w("test", store, spec(), stop.get_token(),
+                 {{}, [&](const store::SinkBatch& b, int64_t ns) {
+                    EXPECT_EQ(b.predictions.size(), 3u);
+                    EXPECT_GE(ns, 0);
+                    ++seen;
+                  }});
+  for (int64_t i = 1; i <= 6; ++i) ASSERT_TRUE(w.submit(batch_at(i)).ok());
+  ASSERT_TRUE(w.drain().ok());
+  EXPECT_EQ(store.committed(), (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(seen.load(), 6);
+  store::SinkBatch spare = w.spare();
+  EXPECT_GE(spare.predictions.capacity(), 3u);  // a committed batch, buffers kept
+}
+
+TEST(CommitWorker, RetriesATransientFailureBeforeTheNextBatch) {
+  RecordingStore store;
+  store.fail_next(2, Status::unavailable("server restarting"));
+  std::atomic<int> failures{0};
+  std::stop_source stop;
+  CommitWorker w("test", store, spec(), stop.get_token(),
+                 {[&](const Status& s) {
+                    EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+                    ++failures;
+                  },
+                  {}});
+  ASSERT_TRUE(w.submit(batch_at(1)).ok());
+  ASSERT_TRUE(w.submit(batch_at(2)).ok());
+  ASSERT_TRUE(w.drain().ok());
+  EXPECT_EQ(store.committed(), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(failures.load(), 2);
+  EXPECT_EQ(store.attempts(), 4);
+}
+
+TEST(CommitWorker, APermanentFailureStopsIt) {
+  RecordingStore store;
+  store.fail_next(1, Status::invalid("value too long"));
+  std::stop_source stop;
+  CommitWorker w("test", store, spec(), stop.get_token(), {});
+  ASSERT_TRUE(w.submit(batch_at(1)).ok());
+  Status d = w.drain();
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.message(), "value too long");
+  Status s = w.submit(batch_at(2));
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(store.committed().empty());  // nothing after a failed batch, never out of order
+}
+
+TEST(CommitWorker, SubmitWaitsWhileTheQueueIsFullAndShutdownCommitsTheRest) {
+  RecordingStore store;
+  store.hold(true);
+  std::stop_source stop;
+  std::atomic<bool> third_handed_over{false};
+  {
+    CommitWorker w("test", store, spec(), stop.get_token(), {}, /*max_waiting=*/1);
+    ASSERT_TRUE(w.submit(batch_at(1)).ok());  // taken by the worker, which waits in commit()
+    // The worker may not have taken the first yet: then the second waits here until it has.
+    ASSERT_TRUE(w.submit(batch_at(2)).ok());
+    std::thread t([&] {
+      EXPECT_TRUE(w.submit(batch_at(3)).ok());
+      third_handed_over = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_FALSE(third_handed_over.load());  // one committing, one waiting: the third must wait
+    store.hold(false);
+    t.join();
+    EXPECT_TRUE(third_handed_over.load());
+  }  // the destructor commits what was handed over
+  EXPECT_EQ(store.committed(), (std::vector<int64_t>{1, 2, 3}));
+}
+
+}  // namespace
+}  // namespace flowcast::stages
