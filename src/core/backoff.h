@@ -16,7 +16,9 @@ class Backoff {
     int64_t d = next_ms_;
     next_ms_ = next_ms_ * 2 > max_ms_ ? max_ms_ : next_ms_ * 2;
     std::uniform_real_distribution<double> jitter(0.8, 1.2);
-    ++attempts_;
+    // Seeded at the first retry, not at construction: a Backoff is made for every attempt of
+    // hot paths (each batch's publish and commit) and almost never used.
+    if (attempts_++ == 0) rng_.seed(std::random_device{}());
     return static_cast<int64_t>(double(d) * jitter(rng_));
   }
   void reset() {
@@ -28,7 +30,7 @@ class Backoff {
  private:
   int64_t initial_ms_, max_ms_, next_ms_;
   int attempts_ = 0;
-  std::minstd_rand rng_{std::random_device{}()};
+  std::minstd_rand rng_;
 };
 
 }  // namespace flowcast

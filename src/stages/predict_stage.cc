@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 
 #include "core/json_codec.h"
@@ -15,6 +16,8 @@
 
 namespace flowcast::stages {
 namespace {
+
+constexpr int64_t kBusCommitIntervalNs = 1'000'000'000;
 
 // The store transactions' durations, written by the commit worker's thread.
 struct CommitTimes {
@@ -106,13 +109,16 @@ Status PredictStage::run(std::stop_token stop) {
   // informational commit, which only this thread may make.
   CommitTimes commit_times;
   std::mutex committed_mu;
-  std::vector<store::OffsetEntry> committed;  // guarded by committed_mu
+  std::map<bus::TopicPartition, int64_t> committed;  // guarded by committed_mu
   CommitWorker committer("predict", ctx_.store, ds, stop,
                          {[this](const Status& e) { stats_.set_error(e.to_string()); },
                           [&](const store::SinkBatch& b, int64_t ns) {
                             commit_times.add(ns);
                             std::lock_guard lock(committed_mu);
-                            committed = b.offsets;
+                            for (const auto& o : b.offsets) {
+                              int64_t& next = committed[{o.topic, o.partition}];
+                              next = std::max(next, o.next_offset);
+                            }
                           }});
   // A partition taken away mid-stream: its published batches are committed before its next owner
   // reads the stored offsets, so the owner does not score them again.
@@ -140,6 +146,16 @@ Status PredictStage::run(std::stop_token stop) {
   BatchClock clock;
   clock.commits = &commit_times;
   std::vector<bus::PartitionOffset> bus_offsets;
+  int64_t bus_committed_ns = mono_nanos();
+  auto commit_to_bus = [&] {
+    {
+      std::lock_guard lock(committed_mu);
+      bus_offsets.clear();
+      for (const auto& [tp, next] : committed) bus_offsets.push_back({tp, next});
+      committed.clear();
+    }
+    if (!bus_offsets.empty()) (void)consumer->commit(bus_offsets);  // a failure is harmless
+  };
   int64_t last_poll_ms = now_millis(), lag_checked = 0;
   stats_.running = true;
 
@@ -162,14 +178,12 @@ Status PredictStage::run(std::stop_token stop) {
       stats_.lag = total_lag(*consumer, &stats_);
       lag_checked = now_ns;
     }
-    {
-      std::lock_guard lock(committed_mu);
-      bus_offsets.clear();
-      for (const auto& o : committed)
-        bus_offsets.push_back({{o.topic, o.partition}, o.next_offset});
-      committed.clear();
+    // The bus's copy of the offsets is for lag tools only (the store's are the truth), so it is
+    // sent about once a second, not per batch: on the local bus each commit syncs a file.
+    if (now_ns - bus_committed_ns >= kBusCommitIntervalNs) {
+      commit_to_bus();
+      bus_committed_ns = now_ns;
     }
-    if (!bus_offsets.empty()) (void)consumer->commit(bus_offsets);  // informational
     stats_.idle = polled.empty() && stats_.lag.load() == 0;
     if (polled.empty()) continue;
     stats_.in.fetch_add(int64_t(polled.size()), std::memory_order_relaxed);
@@ -262,6 +276,7 @@ Status PredictStage::run(std::stop_token stop) {
   }
   // Stopping: what was published is committed too (one attempt each now that stop is requested).
   Status drained = committer.drain();
+  commit_to_bus();
   clock.maybe_report(log, INT64_MAX, 0);
   stats_.running = false;
   if (!drained.ok() && !stop.stop_requested()) return drained.with_context("predict commit");
