@@ -76,7 +76,7 @@ Status EvaluateStage::run(std::stop_token stop) {
   std::map<int64_t, std::deque<Joined>> window;                // per model version
   std::map<int64_t, int64_t> joined_total;
 
-  OffsetTracker offsets;                       // everything consumed since start
+  OffsetTracker offsets;                             // everything consumed since start
   std::map<bus::TopicPartition, int64_t> committed;  // what the store holds now
   bus::MessageBatch polled;
   store::SinkBatch batch;
@@ -105,8 +105,8 @@ Status EvaluateStage::run(std::stop_token stop) {
       ml::MetricsAccumulator acc;
       for (const auto& j : dq) acc.add(j.prediction, j.actual);
       ml::RegressionMetrics m = acc.result();
-      store::MetricRow row{version, now, settings_.window_ms, m.count, m.mae, m.rmse, m.rmsle, m.mape,
-                           m.within_30};
+      store::MetricRow row{version, now,    settings_.window_ms, m.count, m.mae, m.rmse,
+                           m.rmsle, m.mape, m.within_30};
       batch.metrics.push_back(row);
       values.emplace_back();
       encode_metrics(ds.name(), row, joined_total[version], values.back());
@@ -119,6 +119,7 @@ Status EvaluateStage::run(std::stop_token stop) {
     if (!s.ok()) log->warn("publishing metrics: {}", s.to_string());
   };
 
+  BusOffsetCopy bus_copy;  // the bus's informational copy of the offsets, about once a second
   auto commit = [&]() -> Status {
     // Offsets may advance only up to the oldest record still waiting in each partition; a
     // partition whose waiting records were released advances even if it had no new messages.
@@ -128,7 +129,8 @@ Status EvaluateStage::run(std::stop_token stop) {
       if (auto it = held.find(tp); it != held.end() && !it->second.empty())
         safe = std::min(safe, *it->second.begin());
       auto c = committed.find(tp);
-      if (c == committed.end() || c->second != safe) entries.push_back({tp.topic, tp.partition, safe});
+      if (c == committed.end() || c->second != safe)
+        entries.push_back({tp.topic, tp.partition, safe});
     }
     batch.offsets = entries;
     Result<store::CommitResult> result = Status::internal("not run");
@@ -146,12 +148,9 @@ Status EvaluateStage::run(std::stop_token stop) {
       joined_.fetch_add(1, std::memory_order_relaxed);
       stats_.out.fetch_add(1, std::memory_order_relaxed);
     }
-    std::vector<bus::PartitionOffset> bus_offsets;
-    for (const auto& e : entries) {
-      committed[{e.topic, e.partition}] = e.next_offset;
-      bus_offsets.push_back({{e.topic, e.partition}, e.next_offset});
-    }
-    (void)consumer->commit(bus_offsets);  // informational copy; the store holds the truth
+    for (const auto& e : entries) committed[{e.topic, e.partition}] = e.next_offset;
+    bus_copy.add(entries);
+    bus_copy.maybe_send(*consumer);
     batch.evaluations.clear();
     batch.metrics.clear();
     return Status();
@@ -169,26 +168,24 @@ Status EvaluateStage::run(std::stop_token stop) {
     };
     size_t dropped = 0;
     for (auto it = waiting_predictions.begin(); it != waiting_predictions.end();) {
-      dropped += size_t(std::erase_if(it->second, [&](const WaitingPrediction& w) {
-        return gone(w.origin.tp);
-      }));
+      dropped += size_t(
+          std::erase_if(it->second, [&](const WaitingPrediction& w) { return gone(w.origin.tp); }));
       it = it->second.empty() ? waiting_predictions.erase(it) : std::next(it);
     }
-    dropped += size_t(std::erase_if(waiting_outcomes, [&](const auto& kv) {
-      return gone(kv.second.second.tp);
-    }));
+    dropped += size_t(
+        std::erase_if(waiting_outcomes, [&](const auto& kv) { return gone(kv.second.second.tp); }));
     for (const auto& tp : revoked) {
       offsets.next().erase(tp);
       held.erase(tp);
       committed.erase(tp);
     }
+    bus_copy.forget(revoked);
     if (dropped > 0)
       log->debug("{}: {} partitions revoked; {} waiting records left to their next owner",
                  ds.name(), revoked.size(), dropped);
   };
-  FC_RETURN_IF_ERROR(subscribe_from_store(*consumer, ctx_.store, group,
-                                          {topics.predictions, topics.outcomes}, "evaluate",
-                                          on_revoked));
+  FC_RETURN_IF_ERROR(subscribe_from_store(
+      *consumer, ctx_.store, group, {topics.predictions, topics.outcomes}, "evaluate", on_revoked));
 
   for (;;) {
     const bool stopping = stop.stop_requested();
@@ -334,6 +331,7 @@ Status EvaluateStage::run(std::stop_token stop) {
     if (stopping) break;
   }
   if (Status f = producer->flush(10000); !f.ok()) log->warn("flush at stop: {}", f.to_string());
+  bus_copy.maybe_send(*consumer, /*now=*/true);
   stats_.running = false;
   return Status();
 }

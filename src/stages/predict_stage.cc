@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <map>
 #include <mutex>
 
 #include "core/json_codec.h"
@@ -16,8 +15,6 @@
 
 namespace flowcast::stages {
 namespace {
-
-constexpr int64_t kBusCommitIntervalNs = 1'000'000'000;
 
 // The store transactions' durations, written by the commit worker's thread.
 struct CommitTimes {
@@ -108,23 +105,21 @@ Status PredictStage::run(std::stop_token stop) {
   // this one scores the next batch. Offsets it committed are passed back for the bus's
   // informational commit, which only this thread may make.
   CommitTimes commit_times;
-  std::mutex committed_mu;
-  std::map<bus::TopicPartition, int64_t> committed;  // guarded by committed_mu
+  BusOffsetCopy bus_copy;
   CommitWorker committer("predict", ctx_.store, ds, stop,
                          {[this](const Status& e) { stats_.set_error(e.to_string()); },
                           [&](const store::SinkBatch& b, int64_t ns) {
                             commit_times.add(ns);
-                            std::lock_guard lock(committed_mu);
-                            for (const auto& o : b.offsets) {
-                              int64_t& next = committed[{o.topic, o.partition}];
-                              next = std::max(next, o.next_offset);
-                            }
+                            bus_copy.add(b.offsets);
                           }});
   // A partition taken away mid-stream: its published batches are committed before its next owner
   // reads the stored offsets, so the owner does not score them again.
-  FC_RETURN_IF_ERROR(subscribe_from_store(
-      *consumer, ctx_.store, group, {ds.topics().requests}, "predict",
-      [&](const std::vector<bus::TopicPartition>&) { (void)committer.drain(); }));
+  FC_RETURN_IF_ERROR(subscribe_from_store(*consumer, ctx_.store, group, {ds.topics().requests},
+                                          "predict",
+                                          [&](const std::vector<bus::TopicPartition>& revoked) {
+                                            (void)committer.drain();
+                                            bus_copy.forget(revoked);
+                                          }));
   ServingModel model(ds, ctx_.store);
   model.refresh();
   stats_.model_version = model.version();
@@ -145,17 +140,7 @@ Status PredictStage::run(std::stop_token stop) {
   size_t in_latency_window = 0;
   BatchClock clock;
   clock.commits = &commit_times;
-  std::vector<bus::PartitionOffset> bus_offsets;
-  int64_t bus_committed_ns = mono_nanos();
-  auto commit_to_bus = [&] {
-    {
-      std::lock_guard lock(committed_mu);
-      bus_offsets.clear();
-      for (const auto& [tp, next] : committed) bus_offsets.push_back({tp, next});
-      committed.clear();
-    }
-    if (!bus_offsets.empty()) (void)consumer->commit(bus_offsets);  // a failure is harmless
-  };
+
   int64_t last_poll_ms = now_millis(), lag_checked = 0;
   stats_.running = true;
 
@@ -178,12 +163,7 @@ Status PredictStage::run(std::stop_token stop) {
       stats_.lag = total_lag(*consumer, &stats_);
       lag_checked = now_ns;
     }
-    // The bus's copy of the offsets is for lag tools only (the store's are the truth), so it is
-    // sent about once a second, not per batch: on the local bus each commit syncs a file.
-    if (now_ns - bus_committed_ns >= kBusCommitIntervalNs) {
-      commit_to_bus();
-      bus_committed_ns = now_ns;
-    }
+    bus_copy.maybe_send(*consumer);
     stats_.idle = polled.empty() && stats_.lag.load() == 0;
     if (polled.empty()) continue;
     stats_.in.fetch_add(int64_t(polled.size()), std::memory_order_relaxed);
@@ -276,7 +256,7 @@ Status PredictStage::run(std::stop_token stop) {
   }
   // Stopping: what was published is committed too (one attempt each now that stop is requested).
   Status drained = committer.drain();
-  commit_to_bus();
+  bus_copy.maybe_send(*consumer, /*now=*/true);
   clock.maybe_report(log, INT64_MAX, 0);
   stats_.running = false;
   if (!drained.ok() && !stop.stop_requested()) return drained.with_context("predict commit");

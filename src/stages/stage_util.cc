@@ -35,7 +35,8 @@ Status subscribe_from_store(
       for (const auto& o : *offsets) {
         if (o.topic == tp.topic && o.partition == tp.partition) {
           Status s = c->seek(tp, o.next_offset);
-          if (!s.ok()) logger(stage)->error("seek {}/{}: {}", tp.topic, tp.partition, s.to_string());
+          if (!s.ok())
+            logger(stage)->error("seek {}/{}: {}", tp.topic, tp.partition, s.to_string());
         }
       }
     }
@@ -54,6 +55,37 @@ std::vector<bus::PartitionOffset> OffsetTracker::bus_offsets() const {
   std::vector<bus::PartitionOffset> out;
   for (const auto& [tp, o] : next_) out.push_back({tp, o});
   return out;
+}
+
+BusOffsetCopy::BusOffsetCopy(int64_t interval_ns)
+    : interval_ns_(interval_ns), sent_ns_(mono_nanos()) {}
+
+void BusOffsetCopy::add(const std::vector<store::OffsetEntry>& committed) {
+  std::lock_guard lock(mu_);
+  for (const auto& o : committed) {
+    int64_t& next = waiting_[{o.topic, o.partition}];
+    next = std::max(next, o.next_offset);
+  }
+}
+
+void BusOffsetCopy::forget(const std::vector<bus::TopicPartition>& revoked) {
+  std::lock_guard lock(mu_);
+  for (const auto& tp : revoked) waiting_.erase(tp);
+}
+
+void BusOffsetCopy::maybe_send(bus::Consumer& consumer, bool now) {
+  const int64_t t = mono_nanos();
+  if (!now && t - sent_ns_ < interval_ns_) return;
+  sent_ns_ = t;
+  sending_.clear();
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [tp, next] : waiting_) sending_.push_back({tp, next});
+    waiting_.clear();
+  }
+  if (sending_.empty()) return;
+  Status s = consumer.commit(sending_);
+  if (!s.ok()) logger("bus")->debug("informational offset commit: {}", s.to_string());
 }
 
 bool sleep_for(std::stop_token stop, int64_t ms) {
@@ -77,7 +109,8 @@ Status retry_transient(std::stop_token stop, const std::string& stage, const std
     }
     if (on_failure) on_failure(s);
     if (!is_transient(s)) return s;
-    if (backoff.attempts() == 0) logger(stage)->warn("{} failed, retrying: {}", what, s.to_string());
+    if (backoff.attempts() == 0)
+      logger(stage)->warn("{} failed, retrying: {}", what, s.to_string());
     if (!sleep_for(stop, backoff.next_delay_ms()))
       return Status::unavailable(what + " abandoned at shutdown: " + s.message());
   }
@@ -90,7 +123,8 @@ Status retry_transient_for(std::stop_token stop, const std::string& stage, const
   for (;;) {
     Status s = attempt();
     if (s.ok() || !is_transient(s)) return s;
-    if (backoff.attempts() == 0) logger(stage)->warn("{} failed, retrying: {}", what, s.to_string());
+    if (backoff.attempts() == 0)
+      logger(stage)->warn("{} failed, retrying: {}", what, s.to_string());
     const int64_t left_ms = (deadline - mono_nanos()) / 1'000'000;
     if (left_ms <= 0) return s;
     if (!sleep_for(stop, std::min<int64_t>(backoff.next_delay_ms(), left_ms))) return s;

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <map>
+#include <mutex>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -49,6 +50,30 @@ class OffsetTracker {
  private:
   std::map<bus::TopicPartition, int64_t> next_;
   std::map<bus::TopicPartition, int64_t> first_;
+};
+
+// The bus's copy of a sink's committed offsets, for lag tools such as kafka-consumer-groups.sh
+// (the store's offsets are the truth a sink resumes from). Offsets are merged per partition and
+// sent at most once per `interval_ns`, not per batch: on the local bus each group commit writes
+// and syncs a file, which cost the predict stage most of its time per batch. A failed send is
+// harmless and only logged at debug level. Thread-safe: a commit worker may add() while the
+// consumer's thread sends.
+class BusOffsetCopy {
+ public:
+  explicit BusOffsetCopy(int64_t interval_ns = 1'000'000'000);
+  void add(const std::vector<store::OffsetEntry>& committed);
+  // Drops what waits for partitions taken away: their next owner commits them now.
+  void forget(const std::vector<bus::TopicPartition>& revoked);
+  // Sends what waits if `interval_ns` passed since the last send, or with `now`. Call it on the
+  // consumer's own thread.
+  void maybe_send(bus::Consumer& consumer, bool now = false);
+
+ private:
+  const int64_t interval_ns_;
+  std::mutex mu_;
+  std::map<bus::TopicPartition, int64_t> waiting_;  // guarded by mu_
+  int64_t sent_ns_;                                 // consumer's thread only
+  std::vector<bus::PartitionOffset> sending_;       // consumer's thread only
 };
 
 // Sleeps up to `ms`, waking early when stop is requested. Returns false if stop was requested.

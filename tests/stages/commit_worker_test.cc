@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/config.h"
+#include "stages/stage_util.h"
 #include "support/test_support.h"
 
 namespace flowcast::stages {
@@ -175,6 +176,44 @@ TEST(CommitWorker, SubmitWaitsWhileTheQueueIsFullAndShutdownCommitsTheRest) {
     EXPECT_TRUE(third_handed_over.load());
   }  // the destructor commits what was handed over
   EXPECT_EQ(store.committed(), (std::vector<int64_t>{1, 2, 3}));
+}
+
+// A consumer that only records what is committed to it.
+class CommitRecorder : public bus::Consumer {
+ public:
+  std::vector<std::vector<bus::PartitionOffset>> commits;
+  Status subscribe(const std::vector<std::string>&, bus::RebalanceListener) override {
+    return Status();
+  }
+  Status poll(bus::MessageBatch&, size_t, int64_t) override { return Status(); }
+  Status seek(const bus::TopicPartition&, int64_t) override { return Status(); }
+  Status commit(const std::vector<bus::PartitionOffset>& o) override {
+    commits.push_back(o);
+    return Status();
+  }
+  std::vector<bus::TopicPartition> assignment() const override { return {}; }
+  std::vector<bus::PartitionLag> lag() override { return {}; }
+};
+
+TEST(BusOffsetCopy, MergesPerPartitionWaitsForItsIntervalAndForgetsRevokedPartitions) {
+  BusOffsetCopy copy(3600'000'000'000);  // an hour: only `now` sends in this test
+  CommitRecorder c;
+  copy.add({{"t", 0, 5}, {"t", 1, 7}});
+  copy.add({{"t", 0, 3}});  // an older offset never moves the copy back
+  copy.maybe_send(c);
+  EXPECT_TRUE(c.commits.empty());
+  copy.forget({{"t", 1}});  // revoked: its next owner commits it
+  copy.maybe_send(c, /*now=*/true);
+  ASSERT_EQ(c.commits.size(), 1u);
+  EXPECT_EQ(c.commits[0], (std::vector<bus::PartitionOffset>{{{"t", 0}, 5}}));
+  copy.maybe_send(c, /*now=*/true);  // nothing new: nothing sent
+  EXPECT_EQ(c.commits.size(), 1u);
+
+  BusOffsetCopy every_time(0);
+  every_time.add({{"t", 2, 9}});
+  every_time.maybe_send(c);
+  ASSERT_EQ(c.commits.size(), 2u);
+  EXPECT_EQ(c.commits[1], (std::vector<bus::PartitionOffset>{{{"t", 2}, 9}}));
 }
 
 }  // namespace
