@@ -4,6 +4,8 @@
 //     records (11 fields, keys in random order as Kaggle ids arrive) in batches of 5,000, each
 //     batch one transaction with its offsets, into an empty store. Only commit() is timed
 //     (building the batches is not); items/s = records/s.
+//   BM_CommitPredictions/sqlite, /postgres: Store::commit() of 400,000 predictions in batches of
+//     2,000 with their offsets, as the predict stage commits them. items/s = predictions/s.
 //   BM_PostgresCopyCalibration/raw_4_columns, /keyed_taxi_table: PostgreSQL alone, for scale
 //     (see the comment there).
 //   BM_PostgresTrainingRead: what the train stage does before XGBoost starts, on 1,000,000
@@ -178,6 +180,73 @@ BENCHMARK_CAPTURE(BM_CommitTaxiRequests, sqlite, std::string("sqlite"))
     ->UseManualTime()
     ->Iterations(1);
 BENCHMARK_CAPTURE(BM_CommitTaxiRequests, postgres, std::string("postgres"))
+    ->Unit(benchmark::kMillisecond)
+    ->UseManualTime()
+    ->Iterations(1);
+
+// The predict stage's store commit: Store::commit() of predictions in batches of 2,000 (its
+// default batch_size) with one offset each, as PredictStage commits them, into an empty store;
+// keys in random order, as taxi request ids arrive. FLOWCAST_BENCH_PREDICTIONS sets the total
+// (default 400,000; fewer under callgrind: instructions per prediction are the inclusive count
+// of SqliteStore::commit divided by it). items/s = predictions/s.
+void BM_CommitPredictions(benchmark::State& state, const std::string& backend) {
+  if (backend == "postgres" && postgres_url() == nullptr) {
+    state.SkipWithError("no PostgreSQL server");
+    return;
+  }
+  const char* env = std::getenv("FLOWCAST_BENCH_PREDICTIONS");
+  const int total = env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : 400'000;
+  constexpr int kPredictBatch = 2000;
+  const DatasetSpec& taxi = taxi_config().dataset("taxi");
+  for (auto _ : state) {
+    std::string where, schema;
+    std::filesystem::path dir;
+    if (backend == "sqlite") {
+      dir = std::filesystem::temp_directory_path() /
+            ("flowcast-store-bench-" + std::to_string(getpid()));
+      std::filesystem::remove_all(dir);
+      where = (dir / "taxi.db").string();
+    } else {
+      schema = new_schema(&where);
+    }
+    auto store = open_store(backend, where);
+    if (!store || !store->ensure_dataset(taxi).ok()) {
+      state.SkipWithError("cannot open the store");
+      return;
+    }
+    int64_t timed_ns = 0;
+    store::SinkBatch batch;
+    batch.group = "flowcast.predict.taxi";
+    for (int start = 0; start < total; start += kPredictBatch) {
+      batch.predictions.clear();
+      batch.offsets = {{"new_trips", start % 4, start + kPredictBatch}};
+      for (int i = start; i < std::min(total, start + kPredictBatch); ++i) {
+        uint32_t id = (uint32_t(i) * 2654435761u) & 0x0fffffffu;
+        batch.predictions.push_back(
+            {"id" + std::to_string(id), 3, 600.0 + i % 1000, kT0 / 1000 + i});
+      }
+      const int64_t t0 = mono_nanos();
+      auto r = store->commit(taxi, batch);
+      timed_ns += mono_nanos() - t0;
+      if (!r.ok()) {
+        state.SkipWithError(r.status().to_string().c_str());
+        return;
+      }
+    }
+    state.SetIterationTime(double(timed_ns) / 1e9);
+    store.reset();
+    if (backend == "sqlite")
+      std::filesystem::remove_all(dir);
+    else
+      admin("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+  }
+  state.SetItemsProcessed(state.iterations() * total);
+}
+BENCHMARK_CAPTURE(BM_CommitPredictions, sqlite, std::string("sqlite"))
+    ->Unit(benchmark::kMillisecond)
+    ->UseManualTime()
+    ->Iterations(1);
+BENCHMARK_CAPTURE(BM_CommitPredictions, postgres, std::string("postgres"))
     ->Unit(benchmark::kMillisecond)
     ->UseManualTime()
     ->Iterations(1);

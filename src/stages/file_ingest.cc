@@ -44,10 +44,15 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
 
   // Two threads: this one parses the CSV into batches while a committer writes the previous
   // batch to the store, so parsing and SQLite's (or PostgreSQL's) work overlap. At most two
-  // batches wait between them.
+  // batches wait between them. The committer is the bottleneck (the store's B-tree work), so
+  // everything that need not run inside the transaction runs here instead: each batch is sorted
+  // by key before it is handed over (the store applies a batch in key order and skips its own
+  // sort when the batch already is), and a committed batch comes back to this thread (`spent`),
+  // which parses the next rows into its Records, reusing their memory, so the committer neither
+  // sorts nor frees.
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::vector<Record>> ready;
+  std::deque<std::vector<Record>> ready, spent;
   bool parsing_done = false, failed = false;
   Status commit_error;
   std::atomic<int64_t> loaded{0};
@@ -56,6 +61,8 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
     for (;;) {
       {
         std::unique_lock lock(mu);
+        if (!batch.observations.empty()) spent.push_back(std::move(batch.observations));
+        batch.observations.clear();
         cv.wait(lock, [&] { return !ready.empty() || parsing_done; });
         if (ready.empty()) return;
         batch.observations = std::move(ready.front());
@@ -72,20 +79,35 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
         std::lock_guard lock(mu);
         commit_error = c;
         failed = true;
+        spent.push_back(std::move(batch.observations));  // freed by the parsing thread
         cv.notify_all();
         return;
       }
       loaded.fetch_add(int64_t(batch.observations.size()), std::memory_order_relaxed);
     }
   });
-  auto hand_over = [&](std::vector<Record>& rows) -> bool {
+  // The Records of rows[0, used) are this batch's; those past `used` (from a recycled batch) are
+  // parsed into next. Sorting is stable, so a key's rows keep their order and the last one wins.
+  std::vector<Record> rows;
+  size_t used = 0;
+  auto hand_over = [&]() -> bool {
+    rows.resize(used);
+    std::stable_sort(rows.begin(), rows.end(),
+                     [](const Record& a, const Record& b) { return a.key < b.key; });
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return ready.size() < 2 || failed; });
     if (failed) return false;
     ready.push_back(std::move(rows));
-    rows = std::vector<Record>();
-    rows.reserve(batch_size);
+    if (!spent.empty()) {
+      rows = std::move(spent.front());
+      spent.pop_front();
+    } else {
+      rows = std::vector<Record>();
+    }
+    used = 0;
+    lock.unlock();
     cv.notify_all();
+    rows.reserve(batch_size);
     return true;
   };
 
@@ -93,11 +115,13 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
   FileIngestSummary summary;
   Status parse_error;
   int64_t last_draw = 0;
-  std::vector<Record> rows;
   rows.reserve(batch_size);
-  Record rec;
   Status err;
-  while (interrupted.load() == 0 && reader->next(rec, err)) {
+  for (;;) {
+    if (interrupted.load() != 0) break;
+    if (used == rows.size()) rows.emplace_back();
+    Record& rec = rows[used];
+    if (!reader->next(rec, err)) break;
     if (err.ok() && storable) err = storable(rec, RecordRole::kObservation);
     if (!err.ok()) {
       if (!rejects.is_open()) {
@@ -112,12 +136,10 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
       for (char c : err.message()) cell += c == '"' ? std::string("\"\"") : std::string(1, c);
       rejects << reader->line() << "," << cell << "\"\n";
       ++summary.rejected;
-      continue;
+      continue;  // the next row is parsed into the same Record
     }
-    rows.push_back(std::move(rec));
-    rec = Record();
-    if (rows.size() >= batch_size) {
-      if (!hand_over(rows)) break;
+    if (++used >= batch_size) {
+      if (!hand_over()) break;
       const int64_t now = mono_nanos();
       if (bar && now - last_draw > 200'000'000) {
         draw_progress(reader->bytes_read(), total, loaded.load(), summary.rejected,
@@ -126,7 +148,7 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
       }
     }
   }
-  if (parse_error.ok() && !rows.empty()) hand_over(rows);
+  if (parse_error.ok() && used > 0) hand_over();
   {
     std::lock_guard lock(mu);
     parsing_done = true;

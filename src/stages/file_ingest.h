@@ -18,8 +18,9 @@ namespace flowcast::stages {
 struct FileIngestOptions {
   std::string csv_path;
   std::string rejects_path;  // created only when a row is rejected
-  int64_t batch_size = 50000;  // rows per store transaction (large: random keys rewrite index pages)
-  bool progress = true;      // a progress bar on stderr when it is a terminal
+  int64_t batch_size =
+      50000;             // rows per store transaction (large: random keys rewrite index pages)
+  bool progress = true;  // a progress bar on stderr when it is a terminal
 };
 
 struct FileIngestSummary {

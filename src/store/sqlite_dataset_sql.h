@@ -52,7 +52,11 @@ struct SqliteDatasetSql {
   std::vector<size_t> value_index;
 
   SqliteUpsert request, outcome, observation;
-  std::string insert_prediction;  // ?1 key, ?2 version, ?3 prediction, ?4 predicted_at_ms
+  // insert_predictions[j] inserts 2^j predictions in one statement (j up to
+  // kPredictionChunkLog2), INSERT OR IGNORE; row r binds ?(4r+1) key, ?(4r+2) version,
+  // ?(4r+3) prediction, ?(4r+4) predicted_at_ms.
+  static constexpr int kPredictionChunkLog2 = 6;
+  std::vector<std::string> insert_predictions;
   std::string insert_evaluation;  // ?1 key, ?2 version, ?3 prediction, ?4 actual, ?5 joined_at
 
   std::string select_record;      // all fields of the row with key ?1

@@ -236,12 +236,31 @@ Status write_records(SqliteConnection& db, const DatasetSpec& spec, const Sqlite
   // Applied in key order (stable, so a key's messages keep their order and the last one still
   // wins): consecutive upserts then walk neighbouring pages of the key index, which are still in
   // the CPU's caches, instead of a random page each. Worth about a third of the commit's time
-  // for random keys such as Kaggle's ids.
-  std::vector<uint32_t> order(records.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](uint32_t a, uint32_t b) { return records[a].key < records[b].key; });
-  for (uint32_t i : order) {
+  // for random keys such as Kaggle's ids. A caller that sorted the batch already (ingest-file
+  // does, outside the transaction) costs one O(n) check here instead of the sort.
+  const auto by_key = [](const Record& a, const Record& b) { return a.key < b.key; };
+  std::vector<uint32_t> order;
+  if (!std::is_sorted(records.begin(), records.end(), by_key)) {
+    order.resize(records.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](uint32_t a, uint32_t b) { return by_key(records[a], records[b]); });
+  }
+  // A record's values were written by another thread (or long ago): their first touch misses
+  // the cache. Fetching the values of the record two ahead overlaps that with SQLite's work.
+  const auto prefetch = [&](size_t n) {
+    if (n >= records.size()) return;
+    const Record& r = records[order.empty() ? n : order[n]];
+    const char* p = reinterpret_cast<const char*>(r.values.data());
+    for (size_t off = 0; off < r.values.size() * sizeof(Value); off += 64)
+      __builtin_prefetch(p + off);
+    __builtin_prefetch(r.key.data());
+  };
+  prefetch(0);
+  prefetch(1);
+  for (size_t n = 0; n < records.size(); ++n) {
+    prefetch(n + 2);
+    const size_t i = order.empty() ? n : order[n];
     const Record& r = records[i];
     FC_RETURN_IF_ERROR(check_record(spec, sql, r, role, i));
     st->bind_text(1, r.key);
@@ -259,6 +278,40 @@ Status write_records(SqliteConnection& db, const DatasetSpec& spec, const Sqlite
       return step.status().with_context(std::string(role) + " " + std::to_string(i) + " (key '" +
                                         shown_text(r.key) + "')");
     st->reset();
+  }
+  return Status::ok_status();
+}
+
+// Predictions in order, in statements of 2^j rows: as many of the largest size as fit, then
+// the remainder by its binary digits (at most kPredictionChunkLog2 + 1 distinct statements, all
+// cached). Same result as one INSERT ... ON CONFLICT DO NOTHING per row.
+Status write_predictions(SqliteConnection& db, const SqliteDatasetSql& sql,
+                         const std::vector<PredictionRow>& rows) {
+  // SQLite refuses a statement with more host parameters than SQLITE_LIMIT_VARIABLE_NUMBER
+  // (32766 by default since 3.32, 999 before; a build may lower it).
+  const int max_params = sqlite3_limit(db.handle(), SQLITE_LIMIT_VARIABLE_NUMBER, -1);
+  int top = SqliteDatasetSql::kPredictionChunkLog2;
+  while (top > 0 && (4 << top) > max_params) --top;
+  size_t next = 0;
+  for (int j = top; j >= 0 && next < rows.size(); --j) {
+    const size_t chunk = size_t{1} << j;
+    if (rows.size() - next < chunk) continue;
+    FC_ASSIGN_OR_RETURN(SqliteStatement * st,
+                        db.statement(sql.insert_predictions[static_cast<size_t>(j)]));
+    auto guard = st->reset_on_exit();
+    // The largest size repeats; a smaller one runs at most once (the remainder is < 2^top).
+    do {
+      int pos = 1;
+      for (size_t r = next; r < next + chunk; ++r) {
+        const PredictionRow& p = rows[r];
+        st->bind_text(pos++, p.key);
+        st->bind_int64(pos++, p.model_version);
+        st->bind_double(pos++, p.prediction);
+        st->bind_int64(pos++, p.predicted_at_ms);
+      }
+      FC_RETURN_IF_ERROR(st->run());
+      next += chunk;
+    } while (j == top && rows.size() - next >= chunk);
   }
   return Status::ok_status();
 }
@@ -484,17 +537,7 @@ Result<CommitResult> SqliteStore::commit(const DatasetSpec& spec, const SinkBatc
   FC_RETURN_IF_ERROR(write_records(db, spec, *sql, sql->outcome, batch.outcomes, "outcome", now));
   FC_RETURN_IF_ERROR(
       write_records(db, spec, *sql, sql->observation, batch.observations, "observation", now));
-  if (!batch.predictions.empty()) {
-    FC_ASSIGN_OR_RETURN(SqliteStatement * st, db.statement(sql->insert_prediction));
-    auto guard = st->reset_on_exit();
-    for (const PredictionRow& p : batch.predictions) {
-      st->bind_text(1, p.key);
-      st->bind_int64(2, p.model_version);
-      st->bind_double(3, p.prediction);
-      st->bind_int64(4, p.predicted_at_ms);
-      FC_RETURN_IF_ERROR(st->run());
-    }
-  }
+  FC_RETURN_IF_ERROR(write_predictions(db, *sql, batch.predictions));
   if (!batch.evaluations.empty()) {
     FC_ASSIGN_OR_RETURN(SqliteStatement * st, db.statement(sql->insert_evaluation));
     auto guard = st->reset_on_exit();

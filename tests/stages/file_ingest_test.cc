@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
 
 #include "cli/backends.h"
@@ -62,11 +64,12 @@ TEST(FileIngest, MapsColumnsRejectsBadRowsAndReloadsIdempotently) {
   ASSERT_TRUE(summary.ok()) << summary.status().to_string();
   EXPECT_EQ(summary->loaded, 2);
   EXPECT_EQ(summary->rejected, 3);
-  EXPECT_EQ(slurp(options.rejects_path),
-            "line,reason\n"
-            "3,\"field 'rooms': expected an integer, got 'два'\"\n"
-            "4,\"missing required field 'price'\"\n"
-            "5,\"field 'listed_at': expected a timestamp in the format %d.%m.%Y, got '2024-02-04'\"\n");
+  EXPECT_EQ(
+      slurp(options.rejects_path),
+      "line,reason\n"
+      "3,\"field 'rooms': expected an integer, got 'два'\"\n"
+      "4,\"missing required field 'price'\"\n"
+      "5,\"field 'listed_at': expected a timestamp in the format %d.%m.%Y, got '2024-02-04'\"\n");
   auto a1 = (*store)->get_record(ds, "a1");
   ASSERT_TRUE(a1.ok() && a1->has_value());
   EXPECT_DOUBLE_EQ((*a1)->number(ds.field_index("total_area")), 54.3);
@@ -87,10 +90,99 @@ TEST(FileIngest, MissingRequiredColumnFailsBeforeLoading) {
   std::string csv = dir.str() + "/bad.csv";
   std::ofstream(csv) << "Номер,Город,rooms,Площадь,Дата\na1,Казань,2,54,03.02.2024\n";
   std::atomic<int> stop{0};
-  auto summary = ingest_file(config.dataset("flats"), **store, {csv, dir.str() + "/r.csv", 10, false}, stop);
+  auto summary =
+      ingest_file(config.dataset("flats"), **store, {csv, dir.str() + "/r.csv", 10, false}, stop);
   ASSERT_FALSE(summary.ok());
-  EXPECT_EQ(summary.status().message(), csv + ": missing required column 'Цена (тыс)' (for field 'price')");
+  EXPECT_EQ(summary.status().message(),
+            csv + ": missing required column 'Цена (тыс)' (for field 'price')");
   EXPECT_EQ((*store)->stats(config.dataset("flats"))->records, 0);
+}
+
+// Many small batches, so the loader recycles each committed batch's Records for new rows and
+// sorts every batch by key before the store sees it: every good row is loaded, a key repeated
+// (in one batch or in another) ends as applying its rows in file order leaves it (a later row's
+// values win, an empty optional cell keeps the stored value), and bad rows are rejected with
+// their line numbers, their Record reused for the next row.
+TEST(FileIngest, ManySmallBatchesLoadEveryRowInFileOrderPerKey) {
+  const char* yaml = R"(
+datasets:
+  flats:
+    key: id
+    event_time: listed_at
+    target: price
+    fields:
+      id: string
+      city: category
+      floor: {type: int, required: false}
+      total_area: float
+      price: float
+      listed_at: timestamp
+    features: [{transform: log1p, input: total_area}]
+)";
+  testing::TempDir dir;
+  Config config = Config::parse(yaml, {"store=sqlite:" + dir.str() + "/db"});
+  const DatasetSpec& ds = config.dataset("flats");
+  auto store = cli::open_store(config);
+  ASSERT_TRUE(store.ok());
+  struct Want {
+    std::string city;
+    std::optional<int64_t> floor;
+    double area = 0, price = 0;
+  };
+  std::map<std::string, Want> want;
+  std::string expected_rejects = "line,reason\n";
+  int64_t good = 0, bad = 0;
+  std::string csv = dir.str() + "/flats.csv";
+  {
+    std::ofstream out(csv);
+    out << "id,city,floor,total_area,price,listed_at\n";
+    uint32_t rng = 3;
+    for (int i = 0; i < 3000; ++i) {
+      rng = rng * 1664525u + 1013904223u;
+      const std::string key = "f" + std::to_string(rng % 1000);  // about 3 rows per key
+      const std::string city = i % 2 ? "Омск" : "Казань-" + std::to_string(i);  // long: heap
+      const bool has_floor = i % 3 != 0;
+      const int line = i + 2;
+      if (i % 97 == 5) {
+        out << key << "," << city << ",1,abc,100,2024-01-01\n";
+        expected_rejects +=
+            std::to_string(line) + ",\"field 'total_area': expected a number, got 'abc'\"\n";
+        ++bad;
+        continue;
+      }
+      out << key << "," << city << "," << (has_floor ? std::to_string(i % 20) : "") << "," << 30 + i
+          << "," << 1000 * i << ",2024-01-01\n";
+      Want& w = want[key];
+      w.city = city;
+      if (has_floor) w.floor = i % 20;
+      w.area = 30 + i;
+      w.price = 1000 * i;
+      ++good;
+    }
+  }
+  FileIngestOptions options{csv, dir.str() + "/rejects.csv", 64, false};
+  std::atomic<int> stop{0};
+  auto summary = ingest_file(ds, **store, options, stop);
+  ASSERT_TRUE(summary.ok()) << summary.status().to_string();
+  EXPECT_EQ(summary->loaded, good);
+  EXPECT_EQ(summary->rejected, bad);
+  EXPECT_GT(bad, 20);
+  EXPECT_EQ(slurp(options.rejects_path), expected_rejects);
+  EXPECT_EQ((*store)->stats(ds)->records, int64_t(want.size()));
+  const int city = ds.field_index("city"), floor = ds.field_index("floor"),
+            area = ds.field_index("total_area");
+  for (const auto& [key, w] : want) {
+    auto r = (*store)->get_record(ds, key);
+    ASSERT_TRUE(r.ok() && r->has_value()) << key;
+    const Record& rec = **r;
+    EXPECT_EQ(*rec.text(city), w.city) << key;
+    if (w.floor)
+      EXPECT_EQ(rec.number(floor), double(*w.floor)) << key;
+    else
+      EXPECT_FALSE(rec.has(floor)) << key;
+    EXPECT_EQ(rec.number(area), w.area) << key;
+    EXPECT_EQ(rec.number(ds.target_index()), w.price) << key;
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "core/config_error.h"
@@ -213,6 +214,70 @@ TEST(SqliteStore, AScanSeesOneSnapshotAndItsCallbackMayWrite) {
   EXPECT_EQ(seen, 5);  // rows committed during the scan are not part of it
   EXPECT_EQ(store->stats(tiny).value().predictions, 5);
   EXPECT_EQ(store->count_labelled(tiny).value(), 10);
+}
+
+// Predictions go in multi-row statements of up to 64 rows (then 32, 16, ... for the rest of a
+// batch). Whatever the batch sizes and wherever a repeated (key, version) falls (same statement,
+// another statement of the batch, an earlier batch), the first prediction of a pair is the one
+// stored, exactly as with one INSERT ... ON CONFLICT DO NOTHING per row.
+TEST(SqliteStore, MultiRowPredictionInsertsKeepTheFirstOfEachPairAcrossChunks) {
+  TempDir dir;
+  const std::string path = dir.str() + "/f.db";
+  auto store = open_ok(path);
+  ASSERT_TRUE(store);
+  DatasetSpec tiny = tiny_dataset();
+  std::map<std::pair<std::string, int64_t>, std::pair<double, int64_t>> first;
+  uint32_t rng = 7;
+  auto next = [&] { return rng = rng * 1664525u + 1013904223u; };
+  int64_t serial = 0;
+  for (size_t n : {1, 2, 3, 63, 64, 65, 127, 128, 129, 200, 1000, 2000, 0, 5, 77}) {
+    SinkBatch b;
+    for (size_t i = 0; i < n; ++i) {
+      // 300 keys x 2 versions: later batches repeat many pairs, and so do large ones within
+      // themselves, in the same 64-row statement or across statements.
+      PredictionRow p{"k" + std::to_string(next() % 300), int64_t(1 + next() % 2),
+                      double(++serial) + 0.5, 1000 + serial};
+      first.try_emplace({p.key, p.model_version}, p.prediction, p.predicted_at_ms);
+      b.predictions.push_back(p);
+    }
+    auto c = store->commit(tiny, b);
+    ASSERT_TRUE(c.ok()) << "batch of " << n << ": " << c.status().to_string();
+  }
+  std::vector<std::string> want;
+  for (const auto& [pair, value] : first) {
+    char prediction[32];
+    std::snprintf(prediction, sizeof prediction, "%.1f", value.first);
+    want.push_back(pair.first + "|" + std::to_string(pair.second) + "|" + prediction + "|" +
+                   std::to_string(value.second));
+  }
+  EXPECT_EQ(raw_query(path,
+                      "SELECT key, model_version, printf('%.1f', prediction), predicted_at_ms "
+                      "FROM tiny_predictions ORDER BY key, model_version"),
+            want);
+  EXPECT_EQ(store->stats(tiny).value().predictions, int64_t(first.size()));
+  EXPECT_LT(first.size(), size_t(serial));  // the batches did repeat pairs
+}
+
+TEST(SqliteStore, APredictionBatchThatFailsLeavesNothing) {
+  TempDir dir;
+  const std::string path = dir.str() + "/f.db";
+  auto store = open_ok(path);
+  ASSERT_TRUE(store);
+  DatasetSpec tiny = tiny_dataset();
+  // A trigger refuses one row of the second 64-row statement: the whole batch rolls back, and
+  // the statements stay usable for the next batch.
+  ASSERT_TRUE(store->ensure_dataset(tiny).ok());
+  raw_query(path,
+            "CREATE TRIGGER refuse BEFORE INSERT ON tiny_predictions WHEN NEW.key = 'bad' "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  SinkBatch b;
+  for (int i = 0; i < 150; ++i) b.predictions.push_back({"p" + std::to_string(i), 1, 1.0, 1});
+  b.predictions[100].key = "bad";
+  EXPECT_FALSE(store->commit(tiny, b).ok());
+  EXPECT_EQ(store->stats(tiny).value().predictions, 0);
+  b.predictions[100].key = "p100";
+  ASSERT_TRUE(store->commit(tiny, b).ok());
+  EXPECT_EQ(store->stats(tiny).value().predictions, 150);
 }
 
 TEST(SqliteStore, OpenCreatesDirectoriesAndDescribesTheAbsolutePath) {
