@@ -1,5 +1,7 @@
 #include "bus/local_partition_reader.h"
 
+#include "core/time_util.h"
+
 #include <fcntl.h>
 
 #include <algorithm>
@@ -77,6 +79,15 @@ Result<bool> LocalPartitionReader::open_next_segment() {
   // The writer rolls only between whole batches, so the next segment is named after the offset
   // that follows this segment's last record. An empty segment has no successor yet.
   if (segment_next_ == segment_base_) return false;
+  // A reader at the end of the partition comes here on every read that finds nothing new, and
+  // the look is a path lookup that mostly ends in "not found". The next segment can only exist
+  // once the partition's end is past this segment's records, which the writer's end hint tells
+  // at the cost of a 12-byte read; as the hint is best effort, a look every 100 ms still catches
+  // a segment that a stale hint hides.
+  const int64_t now_ns = mono_nanos();
+  if (end_offset_hint() <= segment_next_ && now_ns - next_looked_ns_ < kNextSegmentLookNs)
+    return false;
+  next_looked_ns_ = now_ns;
   auto next = LocalFile::open(dir_ / segment_file_name(segment_next_), O_RDONLY);
   if (!next.ok()) {
     if (next.status().code() == StatusCode::kNotFound) return false;

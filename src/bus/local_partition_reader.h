@@ -67,8 +67,10 @@ class LocalPartitionReader {
   const std::filesystem::path dir_;
   const std::atomic<int64_t>* const in_process_end_;
 
-  int64_t position_ = 0;  // next offset to return
-  int64_t seen_end_ = 0;  // highest offset returned + 1
+  int64_t position_ = 0;        // next offset to return
+  int64_t seen_end_ = 0;        // highest offset returned + 1
+  int64_t next_looked_ns_ = 0;  // when open_next_segment() last looked for the file
+  static constexpr int64_t kNextSegmentLookNs = 100'000'000;
   bool located_ = false;
   LocalFile segment_;
   int64_t segment_base_ = 0;

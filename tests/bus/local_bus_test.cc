@@ -481,6 +481,41 @@ TEST_F(LocalBusTest, ReadersSeeAnotherProcessWrites) {
   EXPECT_EQ(lag[0].position, 2);
 }
 
+TEST_F(LocalBusTest, AReaderFollowsAnotherProcessAcrossSegmentRolls) {
+  auto bus = open(options_with(LocalBusOptions::Fsync::kNever, 1024));
+  ASSERT_TRUE(bus->ensure_topic("t", TopicSettings{1}).ok());
+  auto c = consumer(*bus, "g", {"t"});
+  MessageBatch batch;
+  ASSERT_TRUE(c->poll(batch, 10, 10).ok());  // the reader sits at the end of the first segment
+  ASSERT_TRUE(batch.empty());
+
+  const std::string dir = dir_.str();
+  std::string result = in_child_process([&] {
+    auto child_bus = LocalBus::open(dir, options_with(LocalBusOptions::Fsync::kNever, 1024));
+    if (!child_bus.ok()) return child_bus.status().to_string();
+    auto p = (*child_bus)->producer();
+    for (int i = 0; i < 60; ++i) {  // ~150 bytes each into 1 KiB segments: a dozen rolls
+      const std::string value = "v" + std::to_string(i) + std::string(120, '.');
+      std::vector<OutMessage> m{OutMessage{"k", value, 0, 0}};  // views: `value` must outlive it
+      Status s = (*p)->produce("t", m);
+      if (!s.ok()) return s.to_string();
+    }
+    return std::string("ok");
+  });
+  ASSERT_EQ(result, "ok");
+  size_t segments = 0;
+  for (const auto& e : fs::directory_iterator(dir_.path() / "topics" / "t" / "0"))
+    segments += e.path().extension() == ".log";
+  EXPECT_GT(segments, 5u);
+  auto got = consume(*c, 60, 60000);
+  ASSERT_EQ(got.size(), 60u);
+  for (int i = 0; i < 60; ++i) {
+    EXPECT_EQ(got[size_t(i)].offset, i);
+    EXPECT_EQ(got[size_t(i)].value.substr(0, 1 + std::to_string(i).size()),
+              "v" + std::to_string(i));
+  }
+}
+
 TEST_F(LocalBusTest, LagSeesTheEndHintOfAnotherProcess) {
   auto bus = open(options_with(LocalBusOptions::Fsync::kNever, int64_t{64} << 20));
   ASSERT_TRUE(bus->ensure_topic("t", TopicSettings{1}).ok());
