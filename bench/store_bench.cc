@@ -28,6 +28,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -129,49 +130,71 @@ void taxi_requests(int start, uint32_t& rng, store::SinkBatch& batch) {
   }
 }
 
-void BM_CommitTaxiRequests(benchmark::State& state, const std::string& backend) {
-  if (backend == "postgres" && postgres_url() == nullptr) {
-    state.SkipWithError(
-        "no PostgreSQL server (set FLOWCAST_TEST_POSTGRES_URL or run under "
-        "scripts/with-postgres)");
-    return;
-  }
+// One iteration of a commit benchmark: a fresh store of `backend` with the taxi dataset,
+// Store::commit() of every batch `next_batch` fills (until it returns false), timed commit by
+// commit, then the store removed. Skips the benchmark (and returns false) on an error.
+bool time_commits(benchmark::State& state, const std::string& backend,
+                  const std::function<bool(store::SinkBatch&)>& next_batch) {
   const DatasetSpec& taxi = taxi_config().dataset("taxi");
-  for (auto _ : state) {
-    std::string where, schema;
-    std::filesystem::path dir;
-    if (backend == "sqlite") {
-      dir = std::filesystem::temp_directory_path() /
-            ("flowcast-store-bench-" + std::to_string(getpid()));
-      std::filesystem::remove_all(dir);
-      where = (dir / "taxi.db").string();
-    } else {
-      schema = new_schema(&where);
-    }
-    auto store = open_store(backend, where);
-    if (!store || !store->ensure_dataset(taxi).ok()) {
-      state.SkipWithError("cannot open the store");
-      return;
-    }
-    int64_t timed_ns = 0;
-    uint32_t rng = 12345;
-    store::SinkBatch batch;
-    for (int start = 0; start < kRecords; start += kBatch) {
-      taxi_requests(start, rng, batch);
-      const int64_t t0 = mono_nanos();
-      auto r = store->commit(taxi, batch);
-      timed_ns += mono_nanos() - t0;
-      if (!r.ok()) {
-        state.SkipWithError(r.status().to_string().c_str());
-        return;
-      }
-    }
-    state.SetIterationTime(double(timed_ns) / 1e9);
-    store.reset();
+  std::string where, schema;
+  std::filesystem::path dir;
+  if (backend == "sqlite") {
+    dir = std::filesystem::temp_directory_path() /
+          ("flowcast-store-bench-" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir);
+    where = (dir / "taxi.db").string();
+  } else {
+    schema = new_schema(&where);
+  }
+  auto remove_store = [&] {
     if (backend == "sqlite")
       std::filesystem::remove_all(dir);
     else
       admin("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+  };
+  auto store = open_store(backend, where);
+  if (!store || !store->ensure_dataset(taxi).ok()) {
+    state.SkipWithError("cannot open the store");
+    return false;
+  }
+  int64_t timed_ns = 0;
+  store::SinkBatch batch;
+  while (next_batch(batch)) {
+    const int64_t t0 = mono_nanos();
+    auto r = store->commit(taxi, batch);
+    timed_ns += mono_nanos() - t0;
+    if (!r.ok()) {
+      state.SkipWithError(r.status().to_string().c_str());
+      store.reset();
+      remove_store();
+      return false;
+    }
+  }
+  state.SetIterationTime(double(timed_ns) / 1e9);
+  store.reset();
+  remove_store();
+  return true;
+}
+
+bool skip_without_postgres(benchmark::State& state, const std::string& backend) {
+  if (backend != "postgres" || postgres_url() != nullptr) return false;
+  state.SkipWithError(
+      "no PostgreSQL server (set FLOWCAST_TEST_POSTGRES_URL or run under scripts/with-postgres)");
+  return true;
+}
+
+void BM_CommitTaxiRequests(benchmark::State& state, const std::string& backend) {
+  if (skip_without_postgres(state, backend)) return;
+  for (auto _ : state) {
+    uint32_t rng = 12345;
+    int start = 0;
+    const bool ok = time_commits(state, backend, [&](store::SinkBatch& batch) {
+      if (start >= kRecords) return false;
+      taxi_requests(start, rng, batch);
+      start += kBatch;
+      return true;
+    });
+    if (!ok) return;
   }
   state.SetItemsProcessed(state.iterations() * kRecords);
 }
@@ -190,34 +213,15 @@ BENCHMARK_CAPTURE(BM_CommitTaxiRequests, postgres, std::string("postgres"))
 // (default 400,000; fewer under callgrind: instructions per prediction are the inclusive count
 // of SqliteStore::commit divided by it). items/s = predictions/s.
 void BM_CommitPredictions(benchmark::State& state, const std::string& backend) {
-  if (backend == "postgres" && postgres_url() == nullptr) {
-    state.SkipWithError("no PostgreSQL server");
-    return;
-  }
+  if (skip_without_postgres(state, backend)) return;
   const char* env = std::getenv("FLOWCAST_BENCH_PREDICTIONS");
   const int total = env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : 400'000;
   constexpr int kPredictBatch = 2000;
-  const DatasetSpec& taxi = taxi_config().dataset("taxi");
   for (auto _ : state) {
-    std::string where, schema;
-    std::filesystem::path dir;
-    if (backend == "sqlite") {
-      dir = std::filesystem::temp_directory_path() /
-            ("flowcast-store-bench-" + std::to_string(getpid()));
-      std::filesystem::remove_all(dir);
-      where = (dir / "taxi.db").string();
-    } else {
-      schema = new_schema(&where);
-    }
-    auto store = open_store(backend, where);
-    if (!store || !store->ensure_dataset(taxi).ok()) {
-      state.SkipWithError("cannot open the store");
-      return;
-    }
-    int64_t timed_ns = 0;
-    store::SinkBatch batch;
-    batch.group = "flowcast.predict.taxi";
-    for (int start = 0; start < total; start += kPredictBatch) {
+    int start = 0;
+    const bool ok = time_commits(state, backend, [&](store::SinkBatch& batch) {
+      if (start >= total) return false;
+      batch.group = "flowcast.predict.taxi";
       batch.predictions.clear();
       batch.offsets = {{"new_trips", start % 4, start + kPredictBatch}};
       for (int i = start; i < std::min(total, start + kPredictBatch); ++i) {
@@ -225,20 +229,10 @@ void BM_CommitPredictions(benchmark::State& state, const std::string& backend) {
         batch.predictions.push_back(
             {"id" + std::to_string(id), 3, 600.0 + i % 1000, kT0 / 1000 + i});
       }
-      const int64_t t0 = mono_nanos();
-      auto r = store->commit(taxi, batch);
-      timed_ns += mono_nanos() - t0;
-      if (!r.ok()) {
-        state.SkipWithError(r.status().to_string().c_str());
-        return;
-      }
-    }
-    state.SetIterationTime(double(timed_ns) / 1e9);
-    store.reset();
-    if (backend == "sqlite")
-      std::filesystem::remove_all(dir);
-    else
-      admin("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+      start += kPredictBatch;
+      return true;
+    });
+    if (!ok) return;
   }
   state.SetItemsProcessed(state.iterations() * total);
 }
