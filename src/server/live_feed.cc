@@ -126,27 +126,9 @@ void LiveFeed::handle(const bus::MessageView& m, const Route& route,
   const DatasetSpec& ds = *datasets_[route.dataset];
   if (route.kind == Kind::kMetrics) {
     if (!callbacks_.on_metrics) return;
-    try {
-      auto j = nlohmann::json::parse(m.value);
-      if (j.value("dataset", ds.name()) != ds.name()) return;
-      store::MetricRow r;
-      r.model_version = j.at("model_version").get<int64_t>();
-      r.window_end_ms = j.value("window_end_ms", int64_t(0));
-      r.window_ms = j.value("window_ms", int64_t(0));
-      r.count = j.value("count", int64_t(0));
-      auto num = [&](const char* k) {
-        auto it = j.find(k);
-        return it != j.end() && it->is_number() ? it->get<double>() : std::nan("");
-      };
-      r.mae = num("mae");
-      r.rmse = num("rmse");
-      r.rmsle = num("rmsle");
-      r.mape = num("mape");
-      r.within_30 = num("within_30");
-      callbacks_.on_metrics(route.dataset, r);
-    } catch (const std::exception&) {
-      // Not a metrics record flowcast wrote: nothing to show.
-    }
+    store::MetricRow r;
+    // Not a metrics record flowcast wrote for this dataset: nothing to show.
+    if (stages::decode_metrics(m.value, ds.name(), r).ok()) callbacks_.on_metrics(route.dataset, r);
     return;
   }
   ++counts_[route.dataset];
@@ -182,8 +164,8 @@ void LiveFeed::handle(const bus::MessageView& m, const Route& route,
         w.raw(record);
       }
       w.end_object();
-      event = std::make_shared<const std::string>(std::string("event: ") + type + "\ndata: " +
-                                                  line + "\n\n");
+      event = std::make_shared<const std::string>(std::string("event: ") + type +
+                                                  "\ndata: " + line + "\n\n");
     }
     if (s->offer(event)) events_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -255,7 +237,8 @@ void LiveFeed::run() {
     }
     for (size_t i = 0; i < batch.size(); ++i) {
       const bus::MessageView m = batch[i];
-      if (!dropping.empty() && dropping.count(bus::TopicPartition{std::string(m.topic), m.partition}))
+      if (!dropping.empty() &&
+          dropping.count(bus::TopicPartition{std::string(m.topic), m.partition}))
         continue;
       messages_.fetch_add(1, std::memory_order_relaxed);
       auto it = routes_.find(m.topic);

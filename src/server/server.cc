@@ -28,6 +28,7 @@
 #include "server/serving_models.h"
 #include "server/train_job.h"
 #include "server/web_assets.h"
+#include "stages/prediction_message.h"
 
 namespace flowcast::server {
 namespace {
@@ -614,15 +615,7 @@ void Server::Impl::dataset_metrics(const httplib::Request& req, httplib::Respons
   w.begin_array();
   for (auto it = rows->rbegin(); it != rows->rend(); ++it) {  // oldest first
     w.begin_object();
-    w.field("model_version", it->model_version);
-    w.field("window_end_ms", it->window_end_ms);
-    w.field("window_ms", it->window_ms);
-    w.field("count", it->count);
-    w.field("mae", it->mae);
-    w.field("rmse", it->rmse);
-    w.field("rmsle", it->rmsle);
-    w.field("mape", it->mape);
-    w.field("within_30", it->within_30);
+    stages::write_metric_window(w, *it);
     w.end_object();
   }
   w.end_array();
@@ -704,11 +697,7 @@ std::string Server::Impl::stats_json() {
       w.begin_object();
       const std::string& metric = datasets_[d]->model().metric;
       w.field("metric", metric);
-      w.field("value", metric == "mape"        ? q->mape
-                       : metric == "mae"       ? q->mae
-                       : metric == "rmse"      ? q->rmse
-                       : metric == "within_30" ? q->within_30
-                                               : q->rmsle);
+      w.field("value", stages::metric_figure(*q, metric));
       w.field("model_version", q->model_version);
       w.field("count", q->count);
       w.field("window_end_ms", q->window_end_ms);
@@ -821,11 +810,7 @@ void Server::Impl::prometheus(const httplib::Request&, httplib::Response& res) {
       std::lock_guard lock(quality_mu_);
       q = quality_;
     }
-    const std::pair<const char*, double store::MetricRow::*> figures[] = {
-        {"rmsle", &store::MetricRow::rmsle}, {"mae", &store::MetricRow::mae},
-        {"rmse", &store::MetricRow::rmse},   {"mape", &store::MetricRow::mape},
-        {"within_30", &store::MetricRow::within_30}};
-    for (const auto& [figure, member] : figures) {
+    for (const auto& [figure, member] : stages::kMetricFigures) {
       const std::string name = std::string("flowcast_quality_") + figure;
       p.family(name, "gauge",
                std::string("Rolling ") + figure + " of the newest window, per model version");

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/json_writer.h"
 #include "core/time_util.h"
@@ -112,22 +113,68 @@ Status decode_prediction(std::string_view json, PredictionMessage& out) {
   return Status();
 }
 
+double metric_figure(const store::MetricRow& m, std::string_view name) {
+  for (const MetricFigure& f : kMetricFigures)
+    if (name == f.name) return m.*f.member;
+  return std::nan("");
+}
+
+void write_metric_window(JsonWriter& w, const store::MetricRow& m) {
+  w.field("model_version", m.model_version);
+  w.field("window_end_ms", m.window_end_ms);
+  w.field("window_ms", m.window_ms);
+  w.field("count", m.count);
+  for (const MetricFigure& f : kMetricFigures) w.field(f.name, m.*f.member);
+}
+
 void encode_metrics(const std::string& dataset, const store::MetricRow& m, int64_t joined_total,
                     std::string& out) {
   JsonWriter w(out);
   w.begin_object();
   w.field("dataset", dataset);
-  w.field("model_version", m.model_version);
-  w.field("window_end_ms", m.window_end_ms);
-  w.field("window_ms", m.window_ms);
-  w.field("count", m.count);
-  w.field("mae", m.mae);
-  w.field("rmse", m.rmse);
-  w.field("rmsle", m.rmsle);
-  w.field("mape", m.mape);
-  w.field("within_30", m.within_30);
+  write_metric_window(w, m);
   w.field("joined_total", joined_total);
   w.end_object();
+}
+
+Status decode_metrics(std::string_view json, const std::string& dataset, store::MetricRow& out) {
+  thread_local simdjson::ondemand::parser parser;
+  simdjson::padded_string padded(json);
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object obj;
+  if (parser.iterate(padded).get(doc) || doc.get_object().get(obj))
+    return Status::invalid("a metrics message must be a JSON object");
+  out = store::MetricRow{};
+  for (const MetricFigure& f : kMetricFigures) out.*f.member = std::nan("");
+  bool has_version = false;
+  for (auto field : obj) {
+    std::string_view k;
+    if (field.unescaped_key().get(k)) return Status::invalid("a metrics message has a bad key");
+    simdjson::ondemand::value v = field.value();
+    if (k == "dataset") {
+      std::string_view d;
+      if (v.get_string().get(d) || d != dataset)
+        return Status::invalid("a metrics message of another dataset");
+      continue;
+    }
+    int64_t* whole = k == "model_version"   ? &out.model_version
+                     : k == "window_end_ms" ? &out.window_end_ms
+                     : k == "window_ms"     ? &out.window_ms
+                     : k == "count"         ? &out.count
+                                            : nullptr;
+    if (whole != nullptr) {
+      if (v.get_int64().get(*whole))
+        return Status::invalid(std::string(k) + " is not a whole number");
+      has_version |= whole == &out.model_version;
+      continue;
+    }
+    for (const MetricFigure& f : kMetricFigures) {
+      double d;
+      if (k == f.name && !v.get_double().get(d)) out.*f.member = d;
+    }
+  }
+  if (!has_version) return Status::invalid("a metrics message needs 'model_version'");
+  return Status();
 }
 
 }  // namespace flowcast::stages

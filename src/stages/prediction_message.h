@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/json_writer.h"
 #include "core/status.h"
 #include "store/store.h"
 
@@ -26,7 +27,28 @@ void encode_prediction(const std::string& dataset, const PredictionMessage& p, s
 // Not thread-safe (reuses a parser per thread via thread_local).
 Status decode_prediction(std::string_view json, PredictionMessage& out);
 
+// The quality figures of a metrics window, by the names used in messages, in the HTTP API, in
+// /metrics and in `model.metric`.
+struct MetricFigure {
+  const char* name;
+  double store::MetricRow::*member;
+};
+inline constexpr MetricFigure kMetricFigures[] = {{"mae", &store::MetricRow::mae},
+                                                  {"rmse", &store::MetricRow::rmse},
+                                                  {"rmsle", &store::MetricRow::rmsle},
+                                                  {"mape", &store::MetricRow::mape},
+                                                  {"within_30", &store::MetricRow::within_30}};
+// The figure called `name` (one of kMetricFigures); NaN for another name.
+double metric_figure(const store::MetricRow& m, std::string_view name);
+
+// Writes a window's fields (model_version, window_end_ms, window_ms, count and the figures) into
+// the JSON object `w` is in: shared by the metrics message and the HTTP API.
+void write_metric_window(JsonWriter& w, const store::MetricRow& m);
+
 void encode_metrics(const std::string& dataset, const store::MetricRow& m, int64_t joined_total,
                     std::string& out);
+// Reads a metrics message. Figures that are absent or not numbers are NaN. invalid when it is
+// not JSON, lacks model_version, or names another dataset than `dataset`.
+Status decode_metrics(std::string_view json, const std::string& dataset, store::MetricRow& out);
 
 }  // namespace flowcast::stages
