@@ -46,7 +46,7 @@ enum Route {
 constexpr std::array<const char*, kRouteCount> kRouteNames = {
     "healthz", "readyz", "metrics", "datasets", "predict", "events", "models", "promote", "train",
     "dataset_metrics", "stream", "static", "other"};
-constexpr std::array<int, 13> kCodes = {200, 202, 400, 401, 403, 404, 405, 409, 413, 500, 503, 0};
+constexpr auto kCodes = std::to_array<int>({200, 202, 400, 401, 403, 404, 405, 409, 413, 500, 503, 0});
 
 Route route_of(const std::string& path) {
   if (path == "/healthz") return kHealthz;
@@ -146,6 +146,8 @@ struct Server::Impl {
   // The window to show as the dataset's quality: the newest of the serving version, else the
   // newest of any version.
   std::optional<store::MetricRow> quality(size_t d, int64_t serving_version) const;
+  // The store's row counts for dataset d, read at most every 5 s: they scan whole tables.
+  std::optional<store::DatasetStats> cached_stats(size_t d);
 
   const Config& config_;
   bus::Bus& bus_;
@@ -407,7 +409,6 @@ void Server::Impl::predict(const httplib::Request& req, httplib::Response& res) 
   size_t d = 0;
   if (!dataset_or_404(req.matches[1], res, d)) return;
   const int64_t start = mono_nanos();
-  const DatasetSpec& ds = *datasets_[d];
   auto codec = codecs_[d]->lease();
   auto snapshot = models_.snapshot(d);
   const size_t first = req.body.find_first_not_of(" \t\r\n");
@@ -457,7 +458,6 @@ void Server::Impl::predict(const httplib::Request& req, httplib::Response& res) 
     w.end_object();
     predictions_[d].fetch_add(int64_t(records.size()), std::memory_order_relaxed);
   }
-  (void)ds;
   send_json(res, 200, std::move(body));
   predict_latency_[d]->record((mono_nanos() - start) / 1000);
 }
@@ -560,14 +560,13 @@ void Server::Impl::promote(const httplib::Request& req, httplib::Response& res) 
   const std::string text = req.matches[2];
   int64_t version = -1;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
-  auto list = store_.list_models(name);
-  if (!list.ok()) return send_error(res, 503, "the store is unavailable: " + list.status().to_string());
-  const bool known = ec == std::errc() && ptr == text.data() + text.size() &&
-                     std::any_of(list->begin(), list->end(),
-                                 [&](const auto& m) { return m.version == version; });
-  if (!known) return send_error(res, 404, "dataset '" + name + "' has no model version " + text);
+  const std::string unknown = "dataset '" + name + "' has no model version " + text;
+  if (ec != std::errc() || ptr != text.data() + text.size()) return send_error(res, 404, unknown);
+  // The store checks that the version exists (not_found otherwise), in the same transaction.
   if (Status s = store_.promote_model(name, version); !s.ok())
-    return send_error(res, 503, "promotion failed: " + s.to_string());
+    return s.code() == StatusCode::kNotFound
+               ? send_error(res, 404, unknown)
+               : send_error(res, 503, "promotion failed: " + s.to_string());
   logger("server")->info("{}: model v{} promoted over HTTP", name, version);
   models_.refresh_now();
   std::string body;
@@ -603,9 +602,9 @@ void Server::Impl::dataset_metrics(const httplib::Request& req, httplib::Respons
   }
   const DatasetSpec& ds = *datasets_[d];
   auto rows = store_.recent_metrics(ds.name(), limit);
-  auto stats = store_.stats(ds);
   if (!rows.ok()) return send_error(res, 503, "the store is unavailable: " + rows.status().to_string());
-  if (!stats.ok()) return send_error(res, 503, "the store is unavailable: " + stats.status().to_string());
+  const std::optional<store::DatasetStats> stats = cached_stats(d);
+  if (!stats) return send_error(res, 503, "the store is unavailable: its row counts cannot be read");
   std::string body;
   JsonWriter w(body);
   w.begin_object();
@@ -628,6 +627,21 @@ void Server::Impl::dataset_metrics(const httplib::Request& req, httplib::Respons
   w.end_object();
   w.end_object();
   send_json(res, 200, std::move(body));
+}
+
+std::optional<store::DatasetStats> Server::Impl::cached_stats(size_t d) {
+  std::lock_guard lock(store_stats_mu_);
+  auto& [at, cached] = store_stats_[d];
+  const int64_t now = now_millis();
+  if (now - at > 5000) {
+    auto s = store_.stats(*datasets_[d]);
+    if (s.ok()) {
+      cached = *s;
+      at = now;
+    }
+  }
+  if (at == 0) return std::nullopt;
+  return cached;
 }
 
 void Server::Impl::on_metrics(size_t d, const store::MetricRow& row) {
@@ -771,22 +785,8 @@ void Server::Impl::prometheus(const httplib::Request&, httplib::Response& res) {
                     s.stats->latency.snapshot());
   } else {
     // Standalone serve: what the store holds (read at most every 5 s).
-    const int64_t now = now_millis();
     std::vector<std::optional<store::DatasetStats>> stats(datasets_.size());
-    {
-      std::lock_guard lock(store_stats_mu_);
-      for (size_t d = 0; d < datasets_.size(); ++d) {
-        auto& [at, cached] = store_stats_[d];
-        if (now - at > 5000) {
-          auto s = store_.stats(*datasets_[d]);
-          if (s.ok()) {
-            cached = *s;
-            at = now;
-          }
-        }
-        if (at > 0) stats[d] = cached;
-      }
-    }
+    for (size_t d = 0; d < datasets_.size(); ++d) stats[d] = cached_stats(d);
     const std::pair<const char*, int64_t store::DatasetStats::*> kinds[] = {
         {"records", &store::DatasetStats::records},
         {"labelled", &store::DatasetStats::labelled},
