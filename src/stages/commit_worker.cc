@@ -1,5 +1,6 @@
 #include "stages/commit_worker.h"
 
+#include <chrono>
 #include <exception>
 #include <utility>
 
@@ -49,6 +50,12 @@ Status CommitWorker::drain() {
   std::unique_lock lock(mu_);
   changed_.wait(lock, [&] { return !failure_.ok() || (waiting_.empty() && !committing_); });
   return failure_;
+}
+
+bool CommitWorker::drained_within(int64_t ms) {
+  std::unique_lock lock(mu_);
+  return changed_.wait_for(lock, std::chrono::milliseconds(ms),
+                           [&] { return !failure_.ok() || (waiting_.empty() && !committing_); });
 }
 
 void CommitWorker::loop() {

@@ -59,6 +59,8 @@ class CommitWorker {
   store::SinkBatch spare();
   // Waits until every batch handed over is committed; returns the worker's failure, if any.
   Status drain();
+  // Like drain(), but waits at most `ms`: false when batches are still being committed.
+  bool drained_within(int64_t ms);
 
  private:
   void loop();

@@ -3,16 +3,15 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <condition_variable>
+#include <atomic>
 #include <cstdio>
-#include <deque>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
-#include <thread>
+#include <stop_token>
 
 #include "core/csv_reader.h"
 #include "core/time_util.h"
+#include "stages/commit_worker.h"
 
 namespace flowcast::stages {
 namespace {
@@ -42,73 +41,36 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
   const size_t batch_size = size_t(std::max<int64_t>(1, options.batch_size));
   const int64_t start = mono_nanos();
 
-  // Two threads: this one parses the CSV into batches while a committer writes the previous
-  // batch to the store, so parsing and SQLite's (or PostgreSQL's) work overlap. At most two
-  // batches wait between them. The committer is the bottleneck (the store's B-tree work), so
-  // everything that need not run inside the transaction runs here instead: each batch is sorted
-  // by key before it is handed over (the store applies a batch in key order and skips its own
-  // sort when the batch already is), and a committed batch comes back to this thread (`spent`),
-  // which parses the next rows into its Records, reusing their memory, so the committer neither
-  // sorts nor frees.
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::vector<Record>> ready, spent;
-  bool parsing_done = false, failed = false;
-  Status commit_error;
+  // Two threads: this one parses the CSV into batches while a commit worker writes the previous
+  // batch to the store, so parsing and SQLite's (or PostgreSQL's) work overlap; at most two
+  // batches wait between them, and a transient store failure is retried. The committer is the
+  // bottleneck (the store's B-tree work), so everything that need not run inside the
+  // transaction runs here instead: each batch is sorted by key before it is handed over (the
+  // store applies a batch in key order and skips its own sort when the batch already is), and a
+  // committed batch comes back (`spare()`), its Records parsed into again, so the committer
+  // neither sorts nor frees.
   std::atomic<int64_t> loaded{0};
-  std::thread committer([&] {
-    store::SinkBatch batch;
-    for (;;) {
-      {
-        std::unique_lock lock(mu);
-        if (!batch.observations.empty()) spent.push_back(std::move(batch.observations));
-        batch.observations.clear();
-        cv.wait(lock, [&] { return !ready.empty() || parsing_done; });
-        if (ready.empty()) return;
-        batch.observations = std::move(ready.front());
-        ready.pop_front();
-      }
-      cv.notify_all();
-      Status c;
-      try {
-        c = store.commit(spec, batch).status();
-      } catch (const std::exception& e) {  // no exception leaves this thread
-        c = Status::internal(std::string("commit: ") + e.what());
-      }
-      if (!c.ok()) {
-        std::lock_guard lock(mu);
-        commit_error = c;
-        failed = true;
-        spent.push_back(std::move(batch.observations));  // freed by the parsing thread
-        cv.notify_all();
-        return;
-      }
-      loaded.fetch_add(int64_t(batch.observations.size()), std::memory_order_relaxed);
-    }
-  });
+  std::stop_source stop;  // requested on an interrupt: a failing commit is then not retried
+  CommitWorker committer("ingest-file", store, spec, stop.get_token(),
+                         {{},
+                          [&](const store::SinkBatch& b, int64_t) {
+                            loaded.fetch_add(int64_t(b.observations.size()),
+                                             std::memory_order_relaxed);
+                          }},
+                         /*max_waiting=*/2);
   // The Records of rows[0, used) are this batch's; those past `used` (from a recycled batch) are
   // parsed into next. Sorting is stable, so a key's rows keep their order and the last one wins.
   std::vector<Record> rows;
   size_t used = 0;
-  auto hand_over = [&]() -> bool {
+  auto hand_over = [&]() -> Status {
     rows.resize(used);
     std::stable_sort(rows.begin(), rows.end(),
                      [](const Record& a, const Record& b) { return a.key < b.key; });
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return ready.size() < 2 || failed; });
-    if (failed) return false;
-    ready.push_back(std::move(rows));
-    if (!spent.empty()) {
-      rows = std::move(spent.front());
-      spent.pop_front();
-    } else {
-      rows = std::vector<Record>();
-    }
+    store::SinkBatch batch = committer.spare();
+    std::swap(batch.observations, rows);  // rows gets the spare's Records to parse into
     used = 0;
-    lock.unlock();
-    cv.notify_all();
     rows.reserve(batch_size);
-    return true;
+    return committer.submit(std::move(batch));
   };
 
   std::ofstream rejects;
@@ -139,7 +101,7 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
       continue;  // the next row is parsed into the same Record
     }
     if (++used >= batch_size) {
-      if (!hand_over()) break;
+      if (!hand_over().ok()) break;  // the worker's failure, reported below
       const int64_t now = mono_nanos();
       if (bar && now - last_draw > 200'000'000) {
         draw_progress(reader->bytes_read(), total, loaded.load(), summary.rejected,
@@ -148,14 +110,11 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
       }
     }
   }
-  if (parse_error.ok() && used > 0) hand_over();
-  {
-    std::lock_guard lock(mu);
-    parsing_done = true;
-  }
-  cv.notify_all();
-  committer.join();
-  if (!commit_error.ok()) return commit_error.with_context("loading " + options.csv_path);
+  if (parse_error.ok() && used > 0) (void)hand_over();
+  // What was handed over is committed; an interrupt meanwhile stops retrying a failing store.
+  while (!committer.drained_within(100))
+    if (interrupted.load() != 0) stop.request_stop();
+  if (Status c = committer.drain(); !c.ok()) return c.with_context("loading " + options.csv_path);
   FC_RETURN_IF_ERROR(parse_error);
   summary.loaded = loaded.load();
   summary.seconds = double(mono_nanos() - start) / 1e9;

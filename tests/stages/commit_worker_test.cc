@@ -178,6 +178,18 @@ TEST(CommitWorker, SubmitWaitsWhileTheQueueIsFullAndShutdownCommitsTheRest) {
   EXPECT_EQ(store.committed(), (std::vector<int64_t>{1, 2, 3}));
 }
 
+TEST(CommitWorker, DrainedWithinTellsWhetherCommitsAreStillRunning) {
+  RecordingStore store;
+  store.hold(true);
+  std::stop_source stop;
+  CommitWorker w("test", store, spec(), stop.get_token(), {});
+  ASSERT_TRUE(w.submit(batch_at(1)).ok());
+  EXPECT_FALSE(w.drained_within(50));  // held in commit()
+  store.hold(false);
+  EXPECT_TRUE(w.drained_within(30000));
+  EXPECT_EQ(store.committed(), (std::vector<int64_t>{1}));
+}
+
 // A consumer that only records what is committed to it.
 class CommitRecorder : public bus::Consumer {
  public:
