@@ -47,16 +47,16 @@ Status IngestStage::run(std::stop_token stop) {
     offsets.clear();
     in_batch = 0;
   };
-  // Rows and offsets of the batch in flight, in one store transaction.
-  auto commit = [&](const std::function<Status(const std::function<Status()>&)>& retry) {
+  // Rows and offsets of the batch in flight, in one store transaction, retried for up to
+  // `max_ms` (-1: until it succeeds, fails permanently or stop is requested).
+  const std::string committing = "committing to " + ctx_.store.describe();
+  auto commit = [&](int64_t max_ms) {
     dlq.flush(*producer);
     batch.offsets = offsets.store_entries();
     const size_t rows = batch.requests.size() + batch.outcomes.size() + batch.observations.size();
-    Status c = retry([&]() -> Status {
-      Status r = ctx_.store.commit(ds, batch).status();
-      if (!r.ok()) stats_.set_error(r.to_string());
-      return r;
-    });
+    Status c = retry_transient(
+        stop, "ingest", committing, [&] { return ctx_.store.commit(ds, batch).status(); },
+        [&](const Status& e) { stats_.set_error(e.to_string()); }, max_ms);
     if (!c.ok()) return c;
     stats_.out.fetch_add(int64_t(rows), std::memory_order_relaxed);
     // The store holds the truth; the bus copy lets standard lag tools see progress.
@@ -65,7 +65,6 @@ Status IngestStage::run(std::stop_token stop) {
     clear_batch();
     return Status();
   };
-  const std::string committing = "committing to " + ctx_.store.describe();
   // Partitions taken away mid-batch (another member joined or left): the batch in flight holds
   // messages of them, so it is committed now, before their next owner reads the stored offsets.
   // A batch that cannot be committed within a bounded time is abandoned whole: the partitions
@@ -73,9 +72,7 @@ Status IngestStage::run(std::stop_token stop) {
   // stored offsets elsewhere. Either way no batch is half-applied.
   auto on_revoked = [&](const std::vector<bus::TopicPartition>& revoked) {
     if (offsets.empty()) return;
-    Status c = commit([&](const std::function<Status()>& attempt) {
-      return retry_transient_for(stop, "ingest", committing, 15000, attempt);
-    });
+    Status c = commit(15000);
     if (c.ok()) {
       log->debug("{}: committed the batch in flight as {} partitions were revoked", ds.name(),
                  revoked.size());
@@ -137,9 +134,7 @@ Status IngestStage::run(std::stop_token stop) {
     if (!full && !waited && !(polled.empty() && in_batch > 0)) continue;
     if (offsets.empty()) continue;
 
-    Status c = commit([&](const std::function<Status()>& attempt) {
-      return retry_transient(stop, "ingest", committing, attempt);
-    });
+    Status c = commit(-1);
     if (!c.ok()) return c.with_context("ingest commit");
   }
   stats_.running = false;

@@ -98,8 +98,9 @@ bool sleep_for(std::stop_token stop, int64_t ms) {
 
 Status retry_transient(std::stop_token stop, const std::string& stage, const std::string& what,
                        const std::function<Status()>& attempt,
-                       const std::function<void(const Status&)>& on_failure) {
+                       const std::function<void(const Status&)>& on_failure, int64_t max_ms) {
   Backoff backoff;
+  const int64_t deadline = max_ms >= 0 ? mono_nanos() + max_ms * 1'000'000 : INT64_MAX;
   for (;;) {
     Status s = attempt();
     if (s.ok()) {
@@ -111,23 +112,14 @@ Status retry_transient(std::stop_token stop, const std::string& stage, const std
     if (!is_transient(s)) return s;
     if (backoff.attempts() == 0)
       logger(stage)->warn("{} failed, retrying: {}", what, s.to_string());
-    if (!sleep_for(stop, backoff.next_delay_ms()))
-      return Status::unavailable(what + " abandoned at shutdown: " + s.message());
-  }
-}
-
-Status retry_transient_for(std::stop_token stop, const std::string& stage, const std::string& what,
-                           int64_t max_ms, const std::function<Status()>& attempt) {
-  Backoff backoff;
-  const int64_t deadline = mono_nanos() + max_ms * 1'000'000;
-  for (;;) {
-    Status s = attempt();
-    if (s.ok() || !is_transient(s)) return s;
-    if (backoff.attempts() == 0)
-      logger(stage)->warn("{} failed, retrying: {}", what, s.to_string());
-    const int64_t left_ms = (deadline - mono_nanos()) / 1'000'000;
-    if (left_ms <= 0) return s;
-    if (!sleep_for(stop, std::min<int64_t>(backoff.next_delay_ms(), left_ms))) return s;
+    int64_t delay_ms = backoff.next_delay_ms();
+    if (max_ms >= 0) {
+      const int64_t left_ms = (deadline - mono_nanos()) / 1'000'000;
+      if (left_ms <= 0) return s;
+      delay_ms = std::min(delay_ms, left_ms);
+    }
+    if (!sleep_for(stop, delay_ms))
+      return max_ms >= 0 ? s : Status::unavailable(what + " abandoned at shutdown: " + s.message());
   }
 }
 

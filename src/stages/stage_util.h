@@ -81,15 +81,13 @@ bool sleep_for(std::stop_token stop, int64_t ms);
 
 // Calls `attempt` until it succeeds, fails permanently, or stop is requested. Transient failures
 // are retried with capped exponential backoff; the first failure of a streak is logged as a
-// warning, recovery as info, and `on_failure` sees every one (for status reporting).
+// warning, recovery as info, and `on_failure` sees every one (for status reporting). With
+// `max_ms` >= 0 it gives up after about that long, returning the last failure: for work that must
+// not block for long, such as a commit inside a rebalance.
 Status retry_transient(std::stop_token stop, const std::string& stage, const std::string& what,
                        const std::function<Status()>& attempt,
-                       const std::function<void(const Status&)>& on_failure = {});
-
-// Like retry_transient, but gives up after about `max_ms` (returning the last failure): for work
-// that must not block for long, such as a commit inside a rebalance.
-Status retry_transient_for(std::stop_token stop, const std::string& stage, const std::string& what,
-                           int64_t max_ms, const std::function<Status()>& attempt);
+                       const std::function<void(const Status&)>& on_failure = {},
+                       int64_t max_ms = -1);
 
 class StageStats;
 // Total lag of a consumer's assignment; with `stats`, also records each partition's lag there.
