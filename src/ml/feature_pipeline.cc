@@ -17,9 +17,9 @@ const float kNaN = std::nanf("");
 
 double haversine_km(double lat1, double lon1, double lat2, double lon2) {
   double dlat = (lat2 - lat1) * kDegToRad, dlon = (lon2 - lon1) * kDegToRad;
-  double a = std::sin(dlat / 2) * std::sin(dlat / 2) +
-             std::cos(lat1 * kDegToRad) * std::cos(lat2 * kDegToRad) * std::sin(dlon / 2) *
-                 std::sin(dlon / 2);
+  double a = std::sin(dlat / 2) * std::sin(dlat / 2) + std::cos(lat1 * kDegToRad) *
+                                                           std::cos(lat2 * kDegToRad) *
+                                                           std::sin(dlon / 2) * std::sin(dlon / 2);
   return 2 * kEarthRadiusKm * std::asin(std::min(1.0, std::sqrt(a)));
 }
 
@@ -30,15 +30,29 @@ double bearing_deg(double lat1, double lon1, double lat2, double lon2) {
   return std::atan2(y, x) / kDegToRad;
 }
 
+// Every transform: its name, how many inputs it takes and the step it runs.
 struct KindInfo {
   const char* kind;
   int inputs;  // required count
+  FeaturePipeline::Op op;
 };
+using Op = FeaturePipeline::Op;
 constexpr KindInfo kKinds[] = {
-    {"numeric", 1},      {"log1p", 1},        {"haversine_km", 4}, {"manhattan_km", 4},
-    {"bearing_deg", 4},  {"hour", 1},         {"weekday", 1},      {"month", 1},
-    {"day_of_year", 1},  {"equals", 1},       {"one_hot", 1},      {"target_encode", 1},
-    {"distance_km", 2},  {"ratio", 2},        {"group_distance_km", 3},
+    {"numeric", 1, Op::kNumeric},
+    {"log1p", 1, Op::kLog1p},
+    {"haversine_km", 4, Op::kHaversine},
+    {"manhattan_km", 4, Op::kManhattan},
+    {"bearing_deg", 4, Op::kBearing},
+    {"hour", 1, Op::kHour},
+    {"weekday", 1, Op::kWeekday},
+    {"month", 1, Op::kMonth},
+    {"day_of_year", 1, Op::kDayOfYear},
+    {"equals", 1, Op::kEquals},
+    {"one_hot", 1, Op::kOneHot},
+    {"target_encode", 1, Op::kTargetEncode},
+    {"distance_km", 2, Op::kDistance},
+    {"ratio", 2, Op::kRatio},
+    {"group_distance_km", 3, Op::kGroupDistance},
 };
 
 double param_double(const FeatureSpec& f, const std::string& key, double fallback,
@@ -89,7 +103,7 @@ FeaturePipeline FeaturePipeline::from_spec(const DatasetSpec& spec) {
     Step s;
     s.name = f.name;
     s.kind = f.transform;
-    s.op = op_of(s.kind);
+    s.op = info->op;
     for (const auto& in : f.inputs) s.inputs.push_back(spec.field_index(in));
     s.timestamp_input = spec.field(s.inputs[0]).type == FieldType::kTimestamp;
     if (s.kind == "hour" || s.kind == "weekday" || s.kind == "month" || s.kind == "day_of_year") {
@@ -152,7 +166,8 @@ void FeaturePipeline::fit(std::span<const Record> rows, std::span<const double> 
       }
       s.centres.clear();
       for (const auto& [k, e] : sums)
-        s.centres[k] = {std::get<0>(e) / double(std::get<2>(e)), std::get<1>(e) / double(std::get<2>(e))};
+        s.centres[k] = {std::get<0>(e) / double(std::get<2>(e)),
+                        std::get<1>(e) / double(std::get<2>(e))};
     } else if (s.kind == "target_encode") {
       std::unordered_map<std::string, std::pair<double, int64_t>> sums;
       for (size_t i = 0; i < rows.size() && i < targets.size(); ++i)
@@ -164,27 +179,13 @@ void FeaturePipeline::fit(std::span<const Record> rows, std::span<const double> 
       s.encoding.clear();
       for (const auto& [k, e] : sums) {
         double n = static_cast<double>(e.second);
-        s.encoding[k] = static_cast<float>((e.first + s.smoothing * global_mean) / (n + s.smoothing));
+        s.encoding[k] =
+            static_cast<float>((e.first + s.smoothing * global_mean) / (n + s.smoothing));
       }
       s.default_encoding = static_cast<float>(global_mean);
     }
   }
   rebuild_names();
-}
-
-FeaturePipeline::Op FeaturePipeline::op_of(const std::string& kind) {
-  static const std::pair<const char*, Op> kOps[] = {
-      {"numeric", Op::kNumeric},       {"log1p", Op::kLog1p},
-      {"haversine_km", Op::kHaversine}, {"manhattan_km", Op::kManhattan},
-      {"bearing_deg", Op::kBearing},   {"distance_km", Op::kDistance},
-      {"hour", Op::kHour},             {"weekday", Op::kWeekday},
-      {"month", Op::kMonth},           {"day_of_year", Op::kDayOfYear},
-      {"equals", Op::kEquals},         {"ratio", Op::kRatio},
-      {"group_distance_km", Op::kGroupDistance}, {"target_encode", Op::kTargetEncode},
-      {"one_hot", Op::kOneHot}};
-  for (const auto& [name, op] : kOps)
-    if (kind == name) return op;
-  return Op::kUnknown;
 }
 
 void FeaturePipeline::transform(const Record& r, float* out) const {
@@ -219,10 +220,13 @@ void FeaturePipeline::transform(const Record& r, float* out) const {
         double la1 = r.number(s.inputs[0]), lo1 = r.number(s.inputs[1]);
         double la2 = r.number(s.inputs[2]), lo2 = r.number(s.inputs[3]);
         if (!std::isnan(la1 + lo1 + la2 + lo2)) {
-          if (s.op == Op::kHaversine) v = static_cast<float>(haversine_km(la1, lo1, la2, lo2));
+          if (s.op == Op::kHaversine)
+            v = static_cast<float>(haversine_km(la1, lo1, la2, lo2));
           else if (s.op == Op::kManhattan)
-            v = static_cast<float>(haversine_km(la1, lo1, la2, lo1) + haversine_km(la2, lo1, la2, lo2));
-          else v = static_cast<float>(bearing_deg(la1, lo1, la2, lo2));
+            v = static_cast<float>(haversine_km(la1, lo1, la2, lo1) +
+                                   haversine_km(la2, lo1, la2, lo2));
+          else
+            v = static_cast<float>(bearing_deg(la1, lo1, la2, lo2));
         }
         break;
       }
@@ -237,17 +241,23 @@ void FeaturePipeline::transform(const Record& r, float* out) const {
       case Op::kDayOfYear:
         if (auto* ts = std::get_if<int64_t>(&r.values[size_t(a)])) {
           CivilTime c = civil_from_micros(*ts);
-          if (s.op == Op::kHour) v = static_cast<float>(c.hour + c.minute / 60.0);
-          else if (s.op == Op::kWeekday) v = static_cast<float>(c.weekday);
-          else if (s.op == Op::kMonth) v = static_cast<float>(c.month);
-          else v = static_cast<float>(c.day_of_year);
+          if (s.op == Op::kHour)
+            v = static_cast<float>(c.hour + c.minute / 60.0);
+          else if (s.op == Op::kWeekday)
+            v = static_cast<float>(c.weekday);
+          else if (s.op == Op::kMonth)
+            v = static_cast<float>(c.month);
+          else
+            v = static_cast<float>(c.day_of_year);
         }
         break;
       case Op::kEquals:
         if (r.has(a)) {
           // Compared in place: no copy of the value for the common case of a string field.
-          if (auto* text = r.text(a)) v = *text == s.value ? 1.0f : 0.0f;
-          else v = category_of(r, a) == s.value ? 1.0f : 0.0f;
+          if (auto* text = r.text(a))
+            v = *text == s.value ? 1.0f : 0.0f;
+          else
+            v = category_of(r, a) == s.value ? 1.0f : 0.0f;
         }
         break;
       case Op::kRatio: {
@@ -271,7 +281,6 @@ void FeaturePipeline::transform(const Record& r, float* out) const {
         }
         break;
       case Op::kOneHot:
-      case Op::kUnknown:
         break;
     }
     *out++ = v;
@@ -304,7 +313,8 @@ FeaturePipeline FeaturePipeline::from_json(const DatasetSpec& spec, const nlohma
   const auto& steps = state.at("steps");
   if (steps.size() != p.steps_.size())
     throw ConfigError("model", "the model's feature pipeline has " + std::to_string(steps.size()) +
-                                   " steps, the dataset declares " + std::to_string(p.steps_.size()));
+                                   " steps, the dataset declares " +
+                                   std::to_string(p.steps_.size()));
   for (size_t i = 0; i < steps.size(); ++i) {
     auto& s = p.steps_[i];
     const auto& j = steps[i];

@@ -54,27 +54,41 @@ class FeaturePipeline {
   // Writes width() floats to `out`.
   void transform(const Record& record, float* out) const;
 
- private:
-  // The transform of a step, resolved once from its name so that transform() dispatches with a
-  // switch instead of comparing strings for every step of every row.
+  // The transform of a step, resolved once from its name (the table of transforms in
+  // feature_pipeline.cc) so that transform() dispatches with a switch instead of comparing
+  // strings for every step of every row.
   enum class Op : uint8_t {
-    kNumeric, kLog1p, kHaversine, kManhattan, kBearing, kDistance, kHour, kWeekday, kMonth,
-    kDayOfYear, kEquals, kRatio, kGroupDistance, kTargetEncode, kOneHot, kUnknown
+    kNumeric,
+    kLog1p,
+    kHaversine,
+    kManhattan,
+    kBearing,
+    kDistance,
+    kHour,
+    kWeekday,
+    kMonth,
+    kDayOfYear,
+    kEquals,
+    kRatio,
+    kGroupDistance,
+    kTargetEncode,
+    kOneHot
   };
-  static Op op_of(const std::string& kind);
+
+ private:
   struct Step {
     std::string name, kind;
-    Op op = Op::kUnknown;
+    Op op = Op::kNumeric;
     std::vector<int> inputs;
-    bool timestamp_input = false;                       // numeric of a timestamp: epoch seconds
-    std::string value;                                  // equals
-    int max_values = 16;                                // one_hot
-    double smoothing = 20;                              // target_encode
-    double lat = 0, lon = 0;                            // distance_km
-    std::vector<std::string> vocabulary;                // one_hot, fitted
-    std::unordered_map<std::string, float> encoding;    // target_encode, fitted
+    bool timestamp_input = false;                     // numeric of a timestamp: epoch seconds
+    std::string value;                                // equals
+    int max_values = 16;                              // one_hot
+    double smoothing = 20;                            // target_encode
+    double lat = 0, lon = 0;                          // distance_km
+    std::vector<std::string> vocabulary;              // one_hot, fitted
+    std::unordered_map<std::string, float> encoding;  // target_encode, fitted
     std::unordered_map<std::string, std::pair<double, double>> centres;  // group_distance_km
-    float default_encoding = 0;                         // target_encode, fitted
+    float default_encoding = 0;                                          // target_encode, fitted
     size_t width() const;
   };
   void rebuild_names();
