@@ -150,7 +150,8 @@ bool belongs(const FieldSpec& f, RecordRole role, bool is_key) {
 
 }  // namespace
 
-Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out) {
+Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out,
+                         bool require_key) {
   const auto& fields = spec_.fields();
   // Values are overwritten in place (strings keep their buffers); what the message lacks is
   // cleared after the fields are read.
@@ -214,11 +215,16 @@ Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out) {
       continue;
     }
     bool present = out.has(static_cast<int>(i));
-    bool needed = is_key || (static_cast<int>(i) == spec_.target_index() && role != RecordRole::kRequest) ||
-                  (f.required && f.role == FieldRole::kRequest && role != RecordRole::kOutcome);
+    bool needed = is_key ? require_key
+                         : (static_cast<int>(i) == spec_.target_index() && role != RecordRole::kRequest) ||
+                               (f.required && f.role == FieldRole::kRequest && role != RecordRole::kOutcome);
     if (needed && !present) return Status::invalid("missing required field '" + f.name + "'");
   }
   const Value& kv = out.values[size_t(key)];
+  if (std::holds_alternative<std::monostate>(kv)) {  // absent, and not required
+    out.key.clear();
+    return Status();
+  }
   if (auto* s = std::get_if<std::string>(&kv)) {
     if (s->empty()) return Status::invalid("field '" + fields[size_t(key)].name + "': empty key");
     if (s->size() > 256)

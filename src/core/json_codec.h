@@ -28,7 +28,9 @@ class JsonCodec {
 
   // Decodes one message. On failure `out` is unspecified and the Status says why
   // (kInvalidArgument), e.g. "field 'passenger_count': expected an integer, got a string".
-  Status decode(std::string_view json, RecordRole role, Record& out);
+  // With require_key false a record without its key field decodes with an empty out.key (the
+  // HTTP predict endpoint then names it).
+  Status decode(std::string_view json, RecordRole role, Record& out, bool require_key = true);
 
   // Appends the record's fields that belong to `role` as one JSON object.
   void encode(const Record& record, RecordRole role, std::string& out) const;

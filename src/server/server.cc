@@ -132,9 +132,9 @@ struct Server::Impl {
   bool dataset_or_404(const std::string& name, httplib::Response& res, size_t& index) const;
   // Admin authorisation: false after answering 403 or 401.
   bool admin_or_refuse(const httplib::Request& req, httplib::Response& res) const;
-  // Decodes one JSON object of dataset `d` for `role`. `generate_key`: a missing key field is
+  // Decodes one JSON object for `role`. `generate_key`: a missing key field is
   // filled with a fresh key (predict) rather than refused (events).
-  Status decode_object(size_t d, JsonCodec& codec, std::string_view json, RecordRole role,
+  Status decode_object(JsonCodec& codec, std::string_view json, RecordRole role,
                        bool generate_key, Record& out);
   // Splits a body into its JSON objects: one object, or an array of at most 10,000. On failure
   // answers 400 and returns false.
@@ -268,24 +268,12 @@ std::string Server::Impl::next_key() {
          std::to_string(key_counter_.fetch_add(1, std::memory_order_relaxed));
 }
 
-Status Server::Impl::decode_object(size_t d, JsonCodec& codec, std::string_view json,
-                                   RecordRole role, bool generate_key, Record& out) {
-  Status s = codec.decode(json, role, out);
-  if (s.ok() || !generate_key) return s;
-  const std::string& key = datasets_[d]->field(datasets_[d]->key_index()).name;
-  if (s.message() != "missing required field '" + key + "'") return s;
-  // The key is optional for predict: give the record one and decode again.
-  std::string patched(json);
-  const size_t brace = patched.find('{');
-  const size_t next = patched.find_first_not_of(" \t\r\n", brace + 1);
-  const bool empty = next != std::string::npos && patched[next] == '}';
-  std::string field;
-  JsonWriter w(field);
-  w.key(key);
-  w.value(next_key());
-  if (!empty) field += ',';
-  patched.insert(brace + 1, field);
-  return codec.decode(patched, role, out);
+Status Server::Impl::decode_object(JsonCodec& codec, std::string_view json, RecordRole role,
+                                   bool generate_key, Record& out) {
+  Status s = codec.decode(json, role, out, /*require_key=*/!generate_key);
+  // The key is optional for predict: a record without one is given one.
+  if (s.ok() && out.key.empty()) out.key = next_key();
+  return s;
 }
 
 bool Server::Impl::split_body(const std::string& body, std::vector<std::string>& objects,
@@ -417,7 +405,7 @@ void Server::Impl::predict(const httplib::Request& req, httplib::Response& res) 
   if (first != std::string::npos && req.body[first] == '{') {
     // One record: the hot path, decoded straight from the body.
     Record record;
-    if (Status s = decode_object(d, *codec, req.body, RecordRole::kRequest, true, record); !s.ok())
+    if (Status s = decode_object(*codec, req.body, RecordRole::kRequest, true, record); !s.ok())
       return send_error(res, 400, s.message());
     const Record* row = &record;
     double prediction = 0;
@@ -436,7 +424,7 @@ void Server::Impl::predict(const httplib::Request& req, httplib::Response& res) 
     if (!is_array) return send_error(res, 400, "invalid JSON: expected an object or an array of objects");
     std::vector<Record> records(objects.size());
     for (size_t i = 0; i < objects.size(); ++i) {
-      Status s = decode_object(d, *codec, objects[i], RecordRole::kRequest, true, records[i]);
+      Status s = decode_object(*codec, objects[i], RecordRole::kRequest, true, records[i]);
       if (!s.ok()) return send_error(res, 400, "record " + std::to_string(i) + ": " + s.message());
     }
     std::vector<const Record*> rows(records.size());
@@ -488,7 +476,7 @@ void Server::Impl::events(const httplib::Request& req, httplib::Response& res) {
     auto codec = codecs_[d]->lease();
     Record record;
     for (size_t i = 0; i < objects.size(); ++i) {
-      Status s = decode_object(d, *codec, objects[i], role, false, record);
+      Status s = decode_object(*codec, objects[i], role, false, record);
       if (!s.ok())
         return send_error(res, 400, (is_array ? "record " + std::to_string(i) + ": " : "") + s.message());
       keys[i] = record.key;

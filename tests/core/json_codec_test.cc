@@ -53,6 +53,23 @@ TEST_F(JsonCodecTest, ErrorsNameTheFieldAndProblem) {
   EXPECT_EQ(s.message(), "missing required field 'y'");
 }
 
+TEST_F(JsonCodecTest, AKeyThatIsNotRequiredMayBeAbsent) {
+  rec_.key = "from-a-previous-record";
+  const std::string no_key = R"({"ts":"2016-01-08 22:31:12","x":1.5})";
+  EXPECT_EQ(decode(no_key).message(), "missing required field 'id'");
+  ASSERT_TRUE(codec_.decode(no_key, RecordRole::kRequest, rec_, /*require_key=*/false).ok());
+  EXPECT_TRUE(rec_.key.empty());
+  EXPECT_DOUBLE_EQ(rec_.number(2), 1.5);
+  // A key that is there is still read and checked.
+  ASSERT_TRUE(codec_.decode(R"({"id":"k9","ts":"2016-01-08 22:31:12","x":1})",
+                            RecordRole::kRequest, rec_, false)
+                  .ok());
+  EXPECT_EQ(rec_.key, "k9");
+  EXPECT_FALSE(
+      codec_.decode(R"({"id":"","ts":"2016-01-08 22:31:12","x":1})", RecordRole::kRequest, rec_, false)
+          .ok());
+}
+
 TEST_F(JsonCodecTest, RejectsMalformedJsonNanAndOtherDatasets) {
   EXPECT_FALSE(decode("{\"id\":\"a\",").ok());
   EXPECT_FALSE(decode("[1,2]").ok());
