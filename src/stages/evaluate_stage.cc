@@ -199,9 +199,9 @@ Status EvaluateStage::run(std::stop_token stop) {
     }
     const int64_t now = now_millis();
     stats_.in.fetch_add(int64_t(polled.size()), std::memory_order_relaxed);
+    offsets.consumed(polled);
     for (size_t i = 0; i < polled.size(); ++i) {
       bus::MessageView m = polled[i];
-      offsets.consumed(m);
       Origin origin{{std::string(m.topic), m.partition}, m.offset, now};
       if (m.topic == topics.predictions) {
         Status d = decode_prediction(m.value, pm);

@@ -102,9 +102,9 @@ Status IngestStage::run(std::stop_token stop) {
       continue;
     }
     if (!polled.empty() && in_batch == 0) batch_started = mono_nanos();
+    offsets.consumed(polled);
     for (size_t i = 0; i < polled.size(); ++i) {
       bus::MessageView m = polled[i];
-      offsets.consumed(m);
       RecordRole role = m.topic == topics.requests   ? RecordRole::kRequest
                         : m.topic == topics.outcomes ? RecordRole::kOutcome
                                                      : RecordRole::kObservation;

@@ -172,15 +172,9 @@ Status PredictStage::run(std::stop_token stop) {
     if (records.size() < polled.size()) records.resize(polled.size());
     ptrs.clear();
     sent_ms.clear();
+    offsets.consumed(polled);
     for (size_t i = 0; i < polled.size(); ++i) {
       bus::MessageView m = polled[i];
-      // Offsets grow within a partition, so the first and last message of each run of one
-      // partition are all the tracker needs (it keeps the lowest and highest per partition).
-      const bool run_starts =
-          i == 0 || polled[i - 1].partition != m.partition || polled[i - 1].topic != m.topic;
-      const bool run_ends = i + 1 == polled.size() || polled[i + 1].partition != m.partition ||
-                            polled[i + 1].topic != m.topic;
-      if (run_starts || run_ends) offsets.consumed(m);
       Status d = codec.decode(m.value, RecordRole::kRequest, records[ptrs.size()]);
       if (d.ok() && storable) d = storable(records[ptrs.size()], RecordRole::kRequest);
       if (!d.ok()) {

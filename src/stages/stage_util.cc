@@ -45,6 +45,18 @@ Status subscribe_from_store(
   return consumer.subscribe(topics, std::move(listener));
 }
 
+void OffsetTracker::consumed(const bus::MessageBatch& polled) {
+  const size_t n = polled.size();
+  for (size_t i = 0; i < n; ++i) {
+    const bus::MessageView m = polled[i];
+    const bool run_starts =
+        i == 0 || polled[i - 1].partition != m.partition || polled[i - 1].topic != m.topic;
+    const bool run_ends =
+        i + 1 == n || polled[i + 1].partition != m.partition || polled[i + 1].topic != m.topic;
+    if (run_starts || run_ends) consumed(m);
+  }
+}
+
 std::vector<store::OffsetEntry> OffsetTracker::store_entries() const {
   std::vector<store::OffsetEntry> out;
   for (const auto& [tp, o] : next_) out.push_back({tp.topic, tp.partition, o});

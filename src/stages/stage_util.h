@@ -35,6 +35,9 @@ class OffsetTracker {
     auto [first, inserted] = first_.try_emplace(std::move(tp), m.offset);
     if (!inserted && m.offset < first->second) first->second = m.offset;
   }
+  // Every message of a poll. Offsets grow within a partition, so only the first and last message
+  // of each run of one partition are looked at (the tracker keeps the lowest and highest).
+  void consumed(const bus::MessageBatch& polled);
   bool empty() const { return next_.empty(); }
   void clear() {
     next_.clear();

@@ -190,6 +190,23 @@ TEST(CommitWorker, DrainedWithinTellsWhetherCommitsAreStillRunning) {
   EXPECT_EQ(store.committed(), (std::vector<int64_t>{1}));
 }
 
+TEST(OffsetTracker, APollsRunsOfPartitionsGiveFirstAndNextOffsets) {
+  bus::MessageBatch polled;
+  const std::pair<int32_t, int64_t> msgs[] = {{0, 5}, {0, 6}, {1, 2}, {0, 7}, {1, 3}, {1, 4}};
+  for (const auto& [p, o] : msgs) polled.add("t", p, o, 0, "k", "v");
+  OffsetTracker t;
+  t.consumed(polled);
+  EXPECT_EQ(t.next().at({"t", 0}), 8);
+  EXPECT_EQ(t.next().at({"t", 1}), 5);
+  EXPECT_EQ(t.first().at({"t", 0}), 5);
+  EXPECT_EQ(t.first().at({"t", 1}), 2);
+  bus::MessageBatch one;
+  one.add("u", 0, 9, 0, "k", "v");
+  t.consumed(one);
+  EXPECT_EQ(t.next().at({"u", 0}), 10);
+  EXPECT_EQ(t.first().at({"u", 0}), 9);
+}
+
 // A consumer that only records what is committed to it.
 class CommitRecorder : public bus::Consumer {
  public:
