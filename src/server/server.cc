@@ -182,7 +182,6 @@ struct Server::Impl {
   std::unique_ptr<std::atomic<int64_t>[]> events_in_;       // per dataset x 3 kinds
   std::vector<std::unique_ptr<LatencyHistogram>> predict_latency_;  // per dataset, HTTP handler
   std::atomic<int64_t> key_counter_{0};
-  std::vector<LatencyHistogram::Snapshot> last_latency_;  // feed thread: per StageRef
 };
 
 Server::Impl::Impl(const Config& config, bus::Bus& bus, store::Store& store, ServerOptions options)
@@ -224,7 +223,6 @@ Server::Impl::Impl(const Config& config, bus::Bus& bus, store::Store& store, Ser
   events_in_ = std::make_unique<std::atomic<int64_t>[]>(datasets_.size() * 3);
   quality_.resize(datasets_.size());
   store_stats_.resize(datasets_.size());
-  last_latency_.resize(options_.stages.size());
 }
 
 bool Server::Impl::dataset_or_404(const std::string& name, httplib::Response& res,
@@ -680,15 +678,9 @@ std::string Server::Impl::stats_json() {
       if (const std::string e = st.last_error(); !e.empty()) w.field("last_error", e);
       w.field("running", st.running.load());
       if (s.stage == "predict") {
-        // Quantiles of the last interval; the stage's own figures when nothing was scored.
-        auto now = st.latency.snapshot();
-        auto window = now.since(last_latency_[i]);
-        last_latency_[i] = now;
-        const bool fresh = window.count > 0;
-        w.field("latency_p50_us",
-                fresh ? int64_t(window.quantile_us(0.5)) : st.latency_p50_us.load());
-        w.field("latency_p99_us",
-                fresh ? int64_t(window.quantile_us(0.99)) : st.latency_p99_us.load());
+        // The stage's own recent quantiles, as on its status line.
+        w.field("latency_p50_us", st.latency_p50_us.load());
+        w.field("latency_p99_us", st.latency_p99_us.load());
       }
       if (s.stage == "predict" || s.stage == "train") w.field("model_version", st.model_version.load());
       w.end_object();

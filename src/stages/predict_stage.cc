@@ -135,9 +135,11 @@ Status PredictStage::run(std::stop_token stop) {
   PredictionMessage msg;
   store::SinkBatch batch;
   OffsetTracker offsets;
-  // p50/p99 of the latency histogram over the most recent ~2048 requests (for the status line).
+  // p50/p99 of the latency histogram over the most recent 2048 requests or second, whichever
+  // ends first: the status line and the dashboard's stream both show these.
   LatencyHistogram::Snapshot latency_window = stats_.latency.snapshot();
   size_t in_latency_window = 0;
+  int64_t latency_window_ns = mono_nanos();
   BatchClock clock;
   clock.commits = &commit_times;
 
@@ -239,12 +241,14 @@ Status PredictStage::run(std::stop_token stop) {
 
     for (int64_t t : sent_ms) stats_.latency.record((done_ms - t) * 1000);
     in_latency_window += sent_ms.size();
-    if (in_latency_window >= 2048) {
+    if (in_latency_window >= 2048 ||
+        (in_latency_window > 0 && flushed_ns - latency_window_ns >= 1'000'000'000)) {
       const LatencyHistogram::Snapshot now = stats_.latency.snapshot();
       const LatencyHistogram::Snapshot recent = now.since(latency_window);
       stats_.latency_p50_us = int64_t(recent.quantile_us(0.5));
       stats_.latency_p99_us = int64_t(recent.quantile_us(0.99));
       latency_window = now;
+      latency_window_ns = flushed_ns;
       in_latency_window = 0;
     }
   }
