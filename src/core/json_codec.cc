@@ -247,7 +247,8 @@ void JsonCodec::encode(const Record& record, RecordRole role, std::string& out) 
     if (std::holds_alternative<std::monostate>(v)) continue;
     w.key(f.name);
     if (f.type == FieldType::kTimestamp) {
-      w.value(format_timestamp_micros(std::get<int64_t>(v)));
+      char ts[kTimestampChars];
+      w.value(std::string_view(ts, format_timestamp_micros(std::get<int64_t>(v), ts)));
     } else if (auto* n = std::get_if<int64_t>(&v)) {
       w.value(*n);
     } else if (auto* d = std::get_if<double>(&v)) {

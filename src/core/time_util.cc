@@ -1,5 +1,6 @@
 #include "core/time_util.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -122,18 +123,51 @@ CivilTime civil_from_micros(int64_t micros) {
   return t;
 }
 
-std::string format_timestamp_micros(int64_t micros) {
-  CivilTime t = civil_from_micros(micros);
-  int64_t frac = ((micros % 1000000) + 1000000) % 1000000;
-  char buf[48];
-  if (frac == 0) {
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", t.year, t.month, t.day, t.hour,
-                  t.minute, t.second);
-  } else {
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", t.year, t.month, t.day,
-                  t.hour, t.minute, t.second, static_cast<long long>(frac));
+namespace {
+char* put_digits(char* p, int value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    p[i] = char('0' + value % 10);
+    value /= 10;
   }
-  return buf;
+  return p + width;
+}
+}  // namespace
+
+size_t format_timestamp_micros(int64_t micros, char* buf) {
+  const CivilTime t = civil_from_micros(micros);
+  const int64_t frac = ((micros % 1000000) + 1000000) % 1000000;
+  if (t.year < 0 || t.year > 9999) {  // rare: let snprintf handle the width and the sign
+    const int n = frac == 0 ? std::snprintf(buf, kTimestampChars, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+                                            t.year, t.month, t.day, t.hour, t.minute, t.second)
+                            : std::snprintf(buf, kTimestampChars,
+                                            "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", t.year, t.month,
+                                            t.day, t.hour, t.minute, t.second,
+                                            static_cast<long long>(frac));
+    return size_t(std::clamp(n, 0, int(kTimestampChars) - 1));
+  }
+  char* p = buf;
+  p = put_digits(p, t.year, 4);
+  *p++ = '-';
+  p = put_digits(p, t.month, 2);
+  *p++ = '-';
+  p = put_digits(p, t.day, 2);
+  *p++ = 'T';
+  p = put_digits(p, t.hour, 2);
+  *p++ = ':';
+  p = put_digits(p, t.minute, 2);
+  *p++ = ':';
+  p = put_digits(p, t.second, 2);
+  if (frac != 0) {
+    *p++ = '.';
+    p = put_digits(p, int(frac), 6);
+  }
+  *p++ = 'Z';
+  return size_t(p - buf);
+}
+
+std::string format_timestamp_micros(int64_t micros) {
+  char buf[kTimestampChars];
+  return std::string(buf, format_timestamp_micros(micros, buf));
 }
 
 std::optional<int64_t> parse_duration_millis(std::string_view text) {

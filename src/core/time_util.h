@@ -22,6 +22,10 @@ int64_t mono_nanos();
 std::optional<int64_t> parse_timestamp_micros(std::string_view text);
 // "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" (fraction only when non-zero).
 std::string format_timestamp_micros(int64_t micros);
+// The same text written into `buf` (at least kTimestampChars bytes) without allocating, for
+// per-record paths; returns its length.
+inline constexpr size_t kTimestampChars = 48;
+size_t format_timestamp_micros(int64_t micros, char* buf);
 
 // Calendar fields of a UTC timestamp.
 struct CivilTime {

@@ -11,47 +11,12 @@
 namespace flowcast::stages {
 namespace {
 
-char* put_digits(char* p, int value, int width) {
-  for (int i = width - 1; i >= 0; --i) {
-    p[i] = char('0' + value % 10);
-    value /= 10;
-  }
-  return p + width;
-}
-
-// The quoted timestamp exactly as format_timestamp_micros() writes it, without snprintf or a
-// temporary string: this runs once per prediction.
-std::string_view quoted_timestamp(int64_t micros, char (&buf)[40]) {
-  const CivilTime t = civil_from_micros(micros);
-  if (t.year < 0 || t.year > 9999) {
-    const std::string s = format_timestamp_micros(micros);
-    const size_t n = std::min(s.size(), sizeof buf - 2);
-    buf[0] = '"';
-    s.copy(buf + 1, n);
-    buf[n + 1] = '"';
-    return {buf, n + 2};
-  }
-  const int64_t frac = ((micros % 1000000) + 1000000) % 1000000;
-  char* p = buf;
-  *p++ = '"';
-  p = put_digits(p, t.year, 4);
-  *p++ = '-';
-  p = put_digits(p, t.month, 2);
-  *p++ = '-';
-  p = put_digits(p, t.day, 2);
-  *p++ = 'T';
-  p = put_digits(p, t.hour, 2);
-  *p++ = ':';
-  p = put_digits(p, t.minute, 2);
-  *p++ = ':';
-  p = put_digits(p, t.second, 2);
-  if (frac != 0) {
-    *p++ = '.';
-    p = put_digits(p, int(frac), 6);
-  }
-  *p++ = 'Z';
-  *p++ = '"';
-  return {buf, size_t(p - buf)};
+// The quoted timestamp without a temporary string: this runs once per prediction.
+std::string_view quoted_timestamp(int64_t micros, char (&buf)[kTimestampChars + 2]) {
+  buf[0] = '"';
+  const size_t n = format_timestamp_micros(micros, buf + 1);
+  buf[n + 1] = '"';
+  return {buf, n + 2};
 }
 
 }  // namespace
@@ -63,7 +28,7 @@ void encode_prediction(const std::string& dataset, const PredictionMessage& p, s
   w.field("key", p.key);
   w.field("model_version", p.model_version);
   w.field("prediction", p.prediction);
-  char ts[40];
+  char ts[kTimestampChars + 2];
   w.key("event_time");
   w.raw(quoted_timestamp(p.event_time_us, ts));
   w.field("predicted_at_ms", p.predicted_at_ms);

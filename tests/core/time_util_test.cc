@@ -28,6 +28,26 @@ TEST(TimeUtil, FormatRoundTrips) {
   EXPECT_EQ(parse_timestamp_micros(format_timestamp_micros(t)), t);
 }
 
+TEST(TimeUtil, FormatsWithoutAllocatingExactlyAsTheStringForm) {
+  const std::pair<int64_t, const char*> cases[] = {
+      {*parse_timestamp_micros("2016-01-08 22:31:12"), "2016-01-08T22:31:12Z"},
+      {*parse_timestamp_micros("1969-12-31 23:59:59.5"), "1969-12-31T23:59:59.500000Z"},
+      {0, "1970-01-01T00:00:00Z"},
+      {*parse_timestamp_micros("0001-01-01"), "0001-01-01T00:00:00Z"},
+  };
+  for (const auto& [micros, text] : cases) {
+    char buf[kTimestampChars];
+    EXPECT_EQ(std::string(buf, format_timestamp_micros(micros, buf)), text);
+    EXPECT_EQ(format_timestamp_micros(micros), text);
+  }
+  // A year past 9999 takes the snprintf path; both forms still agree.
+  const int64_t far = int64_t{20000} * 365 * 86400 * 1000000;
+  char buf[kTimestampChars];
+  const std::string s = format_timestamp_micros(far);
+  EXPECT_EQ(std::string(buf, format_timestamp_micros(far, buf)), s);
+  EXPECT_GT(s.size(), 20u);
+}
+
 TEST(TimeUtil, CivilFields) {
   CivilTime c = civil_from_micros(*parse_timestamp_micros("2016-01-08 22:31:12"));
   EXPECT_EQ(c.year, 2016);
