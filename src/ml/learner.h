@@ -31,13 +31,22 @@ class Learner {
   virtual Result<std::string> save() const = 0;
   // Learner-specific facts for the model card (rounds used, ...), JSON text.
   virtual std::string summary_json() const { return "{}"; }
+  // Whether predict() can run: a learner restored with LoadMode::kWhenUsed checks its saved
+  // model here (and keeps it loaded). Not thread-safe, like predict().
+  virtual Status ready() const { return Status(); }
 };
+
+// kNow: the saved learner is checked and loaded at once. kWhenUsed: only kept, and loaded when
+// predict() or ready() first needs it; save() returns the bytes unchanged. A model scored by the
+// CompiledForest never needs XGBoost's own copy, whose load and re-save cost more than compiling.
+enum class LoadMode { kNow, kWhenUsed };
 
 // `params` are the dataset's model.params. Unknown learner: kInvalidArgument.
 Result<std::unique_ptr<Learner>> make_learner(const std::string& kind,
                                               const std::map<std::string, std::string>& params);
-// Restores a learner saved by save(); checks that it expects `cols` features.
+// Restores a learner saved by save(); checks that it expects `cols` features (with kWhenUsed,
+// when it is first used).
 Result<std::unique_ptr<Learner>> load_learner(const std::string& kind, const std::string& bytes,
-                                              size_t cols);
+                                              size_t cols, LoadMode mode = LoadMode::kNow);
 
 }  // namespace flowcast::ml

@@ -93,12 +93,16 @@ Result<std::unique_ptr<Model>> Model::load(std::string_view bytes, const Dataset
         parse_dataset_yaml(serving.name(), header.at("dataset_yaml").get<std::string>());
     FeaturePipeline pipeline = FeaturePipeline::from_json(spec, header.at("pipeline"));
     std::string kind = header.at("learner").get<std::string>();
-    FC_ASSIGN_OR_RETURN(auto learner,
-                        load_learner(kind, std::string(bytes.substr(12 + len)), pipeline.width()));
+    // XGBoost loads its copy only if the CompiledForest cannot score the model: loading it and
+    // saving it again to compile took more than half of a load.
+    FC_ASSIGN_OR_RETURN(auto learner, load_learner(kind, std::string(bytes.substr(12 + len)),
+                                                   pipeline.width(), LoadMode::kWhenUsed));
     nlohmann::json card = header;
     for (const char* k : {"dataset_yaml", "pipeline"}) card.erase(k);
-    return std::make_unique<Model>(std::move(spec), std::move(pipeline), std::move(learner),
-                                   std::move(card));
+    auto model = std::make_unique<Model>(std::move(spec), std::move(pipeline), std::move(learner),
+                                         std::move(card));
+    if (!model->forest_) FC_RETURN_IF_ERROR(model->learner_->ready());
+    return model;
   } catch (const ConfigError& e) {
     return Status::invalid(std::string("the model does not fit the dataset: ") + e.what());
   } catch (const std::exception& e) {

@@ -119,12 +119,14 @@ Status XgboostLearner::fit(Matrix train, const float* y, Matrix validation, cons
   best_validation_rmse_ = has_val ? best : NAN;
   XGBoosterSetParam(booster->h, "nthread", "1");
   booster_ = std::move(booster);
+  unloaded_.clear();
+  load_status_ = Status();
   cols_ = train.cols;
   return Status();
 }
 
 Status XgboostLearner::predict(Matrix x, float* out) const {
-  if (!booster_) return Status::internal("xgboost learner used before fit or load");
+  FC_RETURN_IF_ERROR(ready());
   if (x.rows == 0) return Status();
   if (x.cols != cols_)
     return Status::invalid("expected " + std::to_string(cols_) + " features, got " +
@@ -145,12 +147,30 @@ Status XgboostLearner::predict(Matrix x, float* out) const {
 }
 
 Result<std::string> XgboostLearner::save() const {
+  if (!unloaded_.empty()) return unloaded_;
   if (!booster_) return Status::internal("xgboost learner used before fit or load");
   bst_ulong len = 0;
   const char* buf = nullptr;
   if (XGBoosterSaveModelToBuffer(booster_->h, R"({"format":"json"})", &len, &buf) != 0)
     return xgb_error("save");
   return std::string(buf, len);
+}
+
+void XgboostLearner::load_when_used(std::string bytes, size_t cols) {
+  booster_.reset();
+  unloaded_ = std::move(bytes);
+  load_status_ = Status();
+  cols_ = cols;
+}
+
+Status XgboostLearner::ready() const {
+  if (booster_) return Status();
+  if (!load_status_.ok()) return load_status_;
+  if (unloaded_.empty()) return Status::internal("xgboost learner used before fit or load");
+  // load() is not const only because it sets what this const call may set once.
+  load_status_ = const_cast<XgboostLearner*>(this)->load(unloaded_, cols_);
+  if (load_status_.ok()) unloaded_.clear();
+  return load_status_;
 }
 
 Status XgboostLearner::load(const std::string& bytes, size_t cols) {
@@ -186,10 +206,13 @@ Result<std::unique_ptr<Learner>> make_learner(const std::string& kind,
 }
 
 Result<std::unique_ptr<Learner>> load_learner(const std::string& kind, const std::string& bytes,
-                                              size_t cols) {
+                                              size_t cols, LoadMode mode) {
   if (kind == "xgboost") {
     auto l = std::make_unique<XgboostLearner>(std::map<std::string, std::string>{});
-    FC_RETURN_IF_ERROR(l->load(bytes, cols));
+    if (mode == LoadMode::kWhenUsed)
+      l->load_when_used(bytes, cols);
+    else
+      FC_RETURN_IF_ERROR(l->load(bytes, cols));
     return std::unique_ptr<Learner>(std::move(l));
   }
   if (kind == "ridge") {

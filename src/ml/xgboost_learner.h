@@ -29,13 +29,19 @@ class XgboostLearner : public Learner {
   Status predict(Matrix x, float* out) const override;
   Result<std::string> save() const override;
   std::string summary_json() const override;
+  Status ready() const override;
   // Loads a model saved by save() (XGBoost JSON). Predictions use one thread.
   Status load(const std::string& bytes, size_t cols);
+  // Keeps a model saved by save() and loads it when predict() or ready() first needs it.
+  void load_when_used(std::string bytes, size_t cols);
 
  private:
   struct Booster;  // RAII owner of a BoosterHandle
   std::map<std::string, std::string> params_;
-  std::unique_ptr<Booster> booster_;
+  // Mutable: a model kept by load_when_used() is loaded by the first const call that needs it.
+  mutable std::unique_ptr<Booster> booster_;
+  mutable std::string unloaded_;  // the saved model not yet loaded (load_when_used)
+  mutable Status load_status_;    // why the kept model did not load
   size_t cols_ = 0;
   int rounds_used_ = 0;
   double best_validation_rmse_ = 0;

@@ -25,7 +25,7 @@
 #include "server/codec_pool.h"
 #include "server/live_feed.h"
 #include "server/prometheus_writer.h"
-#include "server/serving_models.h"
+#include "stages/serving_models.h"
 #include "server/train_job.h"
 #include "server/web_assets.h"
 #include "stages/prediction_message.h"
@@ -157,7 +157,7 @@ struct Server::Impl {
   std::vector<std::string> descriptions_;
   std::string names_json_;  // ["taxi","realty"]
   std::vector<std::unique_ptr<CodecPool>> codecs_;
-  ServingModels models_;
+  stages::ServingModels models_;
   LiveFeed feed_;
   TrainJob train_;  // after models_: a finishing training refreshes them
 

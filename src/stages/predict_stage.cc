@@ -10,7 +10,7 @@
 #include "stages/commit_worker.h"
 #include "stages/dlq_writer.h"
 #include "stages/prediction_message.h"
-#include "stages/serving_model.h"
+#include "stages/serving_models.h"
 #include "stages/stage_util.h"
 
 namespace flowcast::stages {
@@ -120,9 +120,12 @@ Status PredictStage::run(std::stop_token stop) {
                                             (void)committer.drain();
                                             bus_copy.forget(revoked);
                                           }));
-  ServingModel model(ds, ctx_.store);
-  model.refresh();
-  stats_.model_version = model.version();
+  // The model is loaded and swapped by the refresher's thread: loading a new version takes a
+  // large model hundreds of milliseconds, which scoring would otherwise wait for. A batch scores
+  // with the snapshot it took, so it is never split across two versions.
+  ServingModels models({&ds}, ctx_.store, settings_.model_poll_ms);
+  models.start();
+  stats_.model_version = models.snapshot(0)->version;
   JsonCodec codec(ds);
   DlqWriter dlq("predict", ds.topics().dlq, stats_);
   bus::MessageBatch polled;
@@ -143,15 +146,10 @@ Status PredictStage::run(std::stop_token stop) {
   BatchClock clock;
   clock.commits = &commit_times;
 
-  int64_t last_poll_ms = now_millis(), lag_checked = 0;
+  int64_t lag_checked = 0;
   stats_.running = true;
 
   while (!stop.stop_requested()) {
-    if (now_millis() - last_poll_ms >= settings_.model_poll_ms) {
-      model.refresh();
-      stats_.model_version = model.version();
-      last_poll_ms = now_millis();
-    }
     Status s = consumer->poll(polled, size_t(settings_.batch_size), 100);
     if (!s.ok()) {
       stats_.set_error(s.to_string());
@@ -167,6 +165,8 @@ Status PredictStage::run(std::stop_token stop) {
     }
     bus_copy.maybe_send(*consumer);
     stats_.idle = polled.empty() && stats_.lag.load() == 0;
+    const std::shared_ptr<const ServingModels::Snapshot> model = models.snapshot(0);
+    stats_.model_version = model->version;
     if (polled.empty()) continue;
     stats_.in.fetch_add(int64_t(polled.size()), std::memory_order_relaxed);
 
@@ -187,9 +187,9 @@ Status PredictStage::run(std::stop_token stop) {
       sent_ms.push_back(m.timestamp_ms);
     }
     scores.resize(ptrs.size());
-    Status p = model.predict(ptrs, scores.data());
+    Status p = model->predict(ptrs, scores.data());
     if (!p.ok()) return p.with_context("predict");
-    const int64_t version = model.version();
+    const int64_t version = model->version;
     const int64_t predicted_at = now_millis();
     if (values.size() < ptrs.size()) values.resize(ptrs.size());
     out.clear();

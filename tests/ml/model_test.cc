@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <random>
 
 #include "core/config.h"
@@ -83,6 +84,60 @@ TEST(Model, RefusesTruncatedForeignOrMismatchedArtifacts) {
   auto mismatch = Model::load(bytes, other.dataset("d"));
   ASSERT_FALSE(mismatch.ok());
   EXPECT_NE(mismatch.status().message().find("different schema"), std::string::npos);
+}
+
+// Rebuilds an artifact with its learner bytes (XGBoost's JSON) edited by `edit`.
+std::string with_edited_learner(const std::string& artifact,
+                                const std::function<void(nlohmann::json&)>& edit) {
+  auto u = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(artifact[i])); };
+  const size_t body = 12 + (u(8) | (u(9) << 8) | (u(10) << 16) | (u(11) << 24));
+  nlohmann::json doc = nlohmann::json::parse(artifact.substr(body));
+  edit(doc);
+  return artifact.substr(0, body) + doc.dump();
+}
+
+// A loaded XGBoost model is scored by the CompiledForest without XGBoost loading its own copy; the
+// artifact's learner bytes pass through unchanged. When the forest cannot score a model, XGBoost
+// loads it at once: it serves a model the forest does not support, and a model neither can read is
+// refused at load, not at its first prediction.
+TEST(Model, XgboostLoadsItsCopyOnlyWhenTheForestCannotScore) {
+  Config c = Config::parse(kYaml, {});
+  const DatasetSpec& spec = c.dataset("d");
+  auto outcome = train_model(spec, rows(spec, 300, 8), {});
+  ASSERT_TRUE(outcome.ok()) << outcome.status().to_string();
+  const std::string bytes = *outcome->model->serialize();
+  auto test = rows(spec, 20, 9);
+
+  auto loaded = Model::load(bytes, spec);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  EXPECT_EQ((*loaded)->scorer(), "compiled_forest");
+  auto again = (*loaded)->serialize();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, bytes);
+
+  // survival:cox is an objective XGBoost reads and the forest refuses.
+  auto cox = Model::load(with_edited_learner(bytes,
+                                             [](nlohmann::json& d) {
+                                               d["learner"]["objective"] =
+                                                   {{"name", "survival:cox"}};
+                                             }),
+                         spec);
+  ASSERT_TRUE(cox.ok()) << cox.status().to_string();
+  EXPECT_EQ((*cox)->scorer(), "xgboost");
+  EXPECT_NE((*cox)->forest_status().message().find("survival:cox"), std::string::npos);
+  double one = 0;
+  EXPECT_TRUE((*cox)->predict_one(test[0], one).ok());
+
+  // A feature count that matches neither the forest's check nor XGBoost's.
+  auto wide = Model::load(with_edited_learner(bytes,
+                                              [](nlohmann::json& d) {
+                                                d["learner"]["learner_model_param"]
+                                                 ["num_feature"] = "99";
+                                              }),
+                          spec);
+  ASSERT_FALSE(wide.ok());
+  EXPECT_NE(wide.status().message().find("expects 99 features"), std::string::npos)
+      << wide.status().message();
 }
 
 // Model scores XGBoost models with the CompiledForest; it must give XGBoost's own numbers, for the

@@ -1,8 +1,11 @@
-#include "server/serving_models.h"
+#include "stages/serving_models.h"
 
 #include <algorithm>
+#include <exception>
 
-namespace flowcast::server {
+#include "core/log.h"
+
+namespace flowcast::stages {
 
 Status ServingModels::Snapshot::predict(std::span<const Record* const> rows, double* out) const {
   if (model) return model->predict(rows, out);
@@ -15,7 +18,7 @@ ServingModels::ServingModels(std::vector<const DatasetSpec*> datasets, store::St
     : datasets_(std::move(datasets)), poll_ms_(poll_ms) {
   published_ = std::make_unique<std::atomic<std::shared_ptr<const Snapshot>>[]>(datasets_.size());
   for (const DatasetSpec* ds : datasets_)
-    serving_.push_back(std::make_unique<stages::ServingModel>(*ds, store));
+    serving_.push_back(std::make_unique<ServingModel>(*ds, store));
   for (size_t i = 0; i < datasets_.size(); ++i) {
     auto s = std::make_shared<Snapshot>();
     s->baseline = datasets_[i]->model().baseline;
@@ -33,7 +36,13 @@ void ServingModels::start() {
       wake_.wait_for(lock, std::chrono::milliseconds(poll_ms_), [this] { return stopping_; });
       if (stopping_) break;
       lock.unlock();
-      refresh_all();
+      // No exception leaves this thread: a refresh that throws (out of memory while loading a
+      // model, say) is logged, and the current model stays in place until the next poll.
+      try {
+        refresh_all();
+      } catch (const std::exception& e) {
+        logger("models")->error("model refresh failed: {}", e.what());
+      }
       lock.lock();
     }
   });
@@ -57,7 +66,7 @@ void ServingModels::refresh_now() { refresh_all(); }
 void ServingModels::refresh_all() {
   std::lock_guard lock(refresh_mu_);
   for (size_t i = 0; i < serving_.size(); ++i) {
-    stages::ServingModel& m = *serving_[i];
+    ServingModel& m = *serving_[i];
     m.refresh();
     auto current = published_[i].load(std::memory_order_acquire);
     if (current && current->model == m.shared_model() && current->version == m.version() &&
@@ -71,4 +80,4 @@ void ServingModels::refresh_all() {
   }
 }
 
-}  // namespace flowcast::server
+}  // namespace flowcast::stages

@@ -1,4 +1,5 @@
-// ServingModels: the model each dataset is served with over HTTP, shared by every worker thread.
+// ServingModels: the model each dataset is served with, kept current by a thread of its own and
+// shared by every thread that scores (the predict stage's, the HTTP server's workers).
 //
 // One refresher thread owns a stages::ServingModel per dataset (the same registry logic as the
 // predict stage: version 0 is the baseline until a model is active; a newer active version is
@@ -25,7 +26,7 @@
 #include "stages/serving_model.h"
 #include "store/store.h"
 
-namespace flowcast::server {
+namespace flowcast::stages {
 
 class ServingModels {
  public:
@@ -57,7 +58,7 @@ class ServingModels {
   std::vector<const DatasetSpec*> datasets_;
   int64_t poll_ms_;
   std::mutex refresh_mu_;  // guards serving_ (ServingModel is single-threaded)
-  std::vector<std::unique_ptr<stages::ServingModel>> serving_;
+  std::vector<std::unique_ptr<ServingModel>> serving_;
   std::unique_ptr<std::atomic<std::shared_ptr<const Snapshot>>[]> published_;
   std::mutex wake_mu_;
   std::condition_variable wake_;
@@ -65,4 +66,4 @@ class ServingModels {
   std::thread thread_;
 };
 
-}  // namespace flowcast::server
+}  // namespace flowcast::stages
