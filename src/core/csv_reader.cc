@@ -7,8 +7,20 @@
 #include <ctime>
 
 #include "core/time_util.h"
+#include "core/utf8.h"
 
 namespace flowcast {
+
+namespace {
+
+const char* const kNotUtf8 =
+    "not valid UTF-8 (is the file in another encoding, e.g. Windows-1251? convert it with iconv "
+    "-f cp1251 -t utf-8)";
+// The encoding hint is given when this many first data rows (or all, in a shorter file) are all
+// rejected as not UTF-8: one bad cell is a bad row, a run of them from the start is a bad file.
+constexpr int64_t kEncodingProbeRows = 5;
+
+}  // namespace
 
 Result<std::unique_ptr<CsvReader>> CsvReader::open(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
@@ -84,8 +96,10 @@ Status parse_text_value(const FieldSpec& f, std::string_view s, Value& out,
                         const ColumnMapping* mapping) {
   const double scale = mapping ? mapping->scale : 1.0;
   auto fail = [&](const std::string& what) {
+    // Bytes that are not UTF-8 are not quoted: the reason goes into UTF-8 files and JSON.
+    if (!valid_utf8(s)) return Status::invalid("field '" + f.name + "': " + kNotUtf8);
     return Status::invalid("field '" + f.name + "': " + what + ", got '" +
-                           std::string(s.substr(0, 40)) + "'");
+                           std::string(utf8_prefix(s, 40)) + "'");
   };
   auto bounds = [&](double v) -> Status {
     if (!std::isfinite(v)) return fail("expected a finite number");
@@ -141,6 +155,9 @@ Status parse_text_value(const FieldSpec& f, std::string_view s, Value& out,
     }
     case FieldType::kString:
     case FieldType::kCategory:
+      // Checked here, where text enters a Record: everything downstream (the JSON codec, the
+      // model artifact, PostgreSQL) refuses malformed UTF-8, and a stored one breaks training.
+      if (!valid_utf8(s)) return Status::invalid("field '" + f.name + "': " + kNotUtf8);
       out = std::string(s);
       return Status();
     case FieldType::kTimestamp: {
@@ -171,8 +188,10 @@ Result<std::unique_ptr<CsvRecordReader>> CsvRecordReader::open(const std::string
   std::vector<std::string> header;
   if (!r->csv_->next(header)) return Status::invalid(path + ": the file is empty (no header row)");
   std::vector<bool> seen(spec.fields().size(), false);
+  if (!header.empty() && header[0].starts_with("\xEF\xBB\xBF")) header[0].erase(0, 3);  // BOM
+  bool header_utf8 = true;
   for (auto& h : header) {
-    if (!h.empty() && static_cast<unsigned char>(h[0]) == 0xEF && h.size() >= 3) h = h.substr(3);  // BOM
+    header_utf8 = header_utf8 && valid_utf8(h);
     const ColumnMapping* mapping = nullptr;
     for (const auto& m : spec.columns())
       if (m.column == h) mapping = &m;
@@ -194,13 +213,39 @@ Result<std::unique_ptr<CsvRecordReader>> CsvRecordReader::open(const std::string
       for (const auto& m : spec.columns())
         if (m.field == f.name) column = m.column;
       return Status::invalid(path + ": missing required column '" + column + "'" +
-                             (column != f.name ? " (for field '" + f.name + "')" : ""));
+                             (column != f.name ? " (for field '" + f.name + "')" : "") +
+                             (header_utf8 ? "" : std::string("; the header is ") + kNotUtf8));
     }
   }
   return r;
 }
 
 bool CsvRecordReader::next(Record& out, Status& error) {
+  bool not_utf8 = false;
+  if (!read(out, error, not_utf8)) {
+    if (probing_ && leading_not_utf8_ > 0) hint_ready_ = true;  // a short file, every row bad
+    probing_ = false;
+    return false;
+  }
+  if (probing_ && !not_utf8) {
+    probing_ = false;
+  } else if (probing_ && ++leading_not_utf8_ >= kEncodingProbeRows) {
+    hint_ready_ = true;
+    probing_ = false;
+  }
+  return true;
+}
+
+std::string CsvRecordReader::encoding_hint() {
+  if (!hint_ready_) return "";
+  hint_ready_ = false;
+  return csv_->path() + ": the first " +
+         (leading_not_utf8_ == 1 ? std::string("row is") : std::to_string(leading_not_utf8_) + " rows are") +
+         " not valid UTF-8: the file is probably in another encoding; if it is Windows-1251, "
+         "convert it with: iconv -f cp1251 -t utf-8 " + csv_->path() + " > utf8.csv";
+}
+
+bool CsvRecordReader::read(Record& out, Status& error, bool& not_utf8) {
   std::string csv_error;
   if (!csv_->next(cells_, &csv_error)) return false;
   error = Status();
@@ -222,6 +267,7 @@ bool CsvRecordReader::next(Record& out, Status& error) {
                                 column_mapping_[c]);
     if (!s.ok()) {
       error = s;
+      not_utf8 = !valid_utf8(cells_[c]);
       return true;
     }
   }

@@ -58,17 +58,26 @@ class CsvRecordReader {
                                                        const DatasetSpec& spec, bool need_target);
   // Next record; false at end. A row that does not parse sets `error` (with the line number in
   // line()) and returns true; the caller decides to skip it.
+  // A text cell that is not valid UTF-8 fails its row ("field 'city': not valid UTF-8 (...)").
   bool next(Record& out, Status& error);
   int64_t line() const { return csv_->line(); }
   int64_t bytes_read() const { return csv_->bytes_read(); }
+  // One line for the user when the first data rows (5, or all of a shorter file) were all
+  // rejected as not valid UTF-8: the whole file is then most likely in another encoding. Returned
+  // once, when that becomes known (after a next()); empty otherwise.
+  std::string encoding_hint();
 
  private:
+  bool read(Record& out, Status& error, bool& not_utf8);
   std::unique_ptr<CsvReader> csv_;
   const DatasetSpec* spec_ = nullptr;
   bool need_target_ = false;
   std::vector<int> column_field_;  // field index per CSV column, -1 when unused
   std::vector<const ColumnMapping*> column_mapping_;  // per CSV column, null when by name
   std::vector<std::string> cells_;
+  // The encoding probe: while every data row so far failed as not UTF-8.
+  bool probing_ = true, hint_ready_ = false;
+  int64_t leading_not_utf8_ = 0;
 };
 
 }  // namespace flowcast

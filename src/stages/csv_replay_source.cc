@@ -12,11 +12,18 @@ Result<std::unique_ptr<CsvReplaySource>> CsvReplaySource::open(const std::string
   return src;
 }
 
+void CsvReplaySource::warn_encoding() {
+  // Once: a file reopened for its next loop would give the same hint again.
+  if (std::string hint = reader_->encoding_hint(); !hint.empty() && loop_ == 0)
+    logger("produce")->warn("{}", hint);
+}
+
 bool CsvReplaySource::next(GeneratedEvent& out, int64_t) {
   if (limit_ > 0 && emitted_ >= limit_) return false;
   for (;;) {
     Status err;
     if (!reader_->next(out.record, err)) {
+      warn_encoding();  // a short file whose every row was not UTF-8
       if (++loop_ >= loops_) return false;
       auto reopened = CsvRecordReader::open(path_, spec_, true);
       if (!reopened.ok()) return false;
@@ -28,6 +35,7 @@ bool CsvReplaySource::next(GeneratedEvent& out, int64_t) {
       if (skipped_ <= 10)
         logger("produce")->warn("{}:{}: skipped: {}", path_, reader_->line(),
                                 err.ok() ? "no target" : err.message());
+      warn_encoding();
       continue;
     }
     if (loop_ > 0) {

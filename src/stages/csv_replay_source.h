@@ -24,6 +24,7 @@ class CsvReplaySource : public EventSource {
  private:
   CsvReplaySource(std::string path, const DatasetSpec& spec, int64_t loops, int64_t limit)
       : path_(std::move(path)), spec_(spec), loops_(loops), limit_(limit) {}
+  void warn_encoding();
   std::string path_;
   const DatasetSpec& spec_;
   std::unique_ptr<CsvRecordReader> reader_;

@@ -10,6 +10,7 @@
 #include <stop_token>
 
 #include "core/csv_reader.h"
+#include "core/log.h"
 #include "core/time_util.h"
 #include "stages/commit_worker.h"
 
@@ -25,6 +26,14 @@ void draw_progress(int64_t bytes, int64_t total, int64_t rows, int64_t rejected,
   std::fprintf(stderr, "\r\033[K[%s] %3.0f%%  %lld rows  %lld rejected  %.0f rows/s", bar.c_str(),
                frac * 100, (long long)rows, (long long)rejected,
                seconds > 0 ? double(rows) / seconds : 0.0);
+}
+
+// The reader's one-line hint that the whole file is in another encoding, once.
+void warn_encoding(CsvRecordReader& reader, bool bar) {
+  if (std::string hint = reader.encoding_hint(); !hint.empty()) {
+    if (bar) std::fprintf(stderr, "\r\033[K");  // over the progress bar
+    logger("ingest-file")->warn("{}", hint);
+  }
 }
 
 }  // namespace
@@ -98,6 +107,7 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
       for (char c : err.message()) cell += c == '"' ? std::string("\"\"") : std::string(1, c);
       rejects << reader->line() << "," << cell << "\"\n";
       ++summary.rejected;
+      warn_encoding(*reader, bar);
       continue;  // the next row is parsed into the same Record
     }
     if (++used >= batch_size) {
@@ -110,6 +120,7 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
       }
     }
   }
+  warn_encoding(*reader, bar);  // a short file whose every row was not UTF-8
   if (parse_error.ok() && used > 0) (void)hand_over();
   // What was handed over is committed; an interrupt meanwhile stops retrying a failing store.
   while (!committer.drained_within(100))

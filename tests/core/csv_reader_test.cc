@@ -65,5 +65,100 @@ TEST(CsvRecordReader, MissingRequiredColumnFailsBeforeReading) {
   EXPECT_EQ(r.status().message(), path + ": missing required column 'ts'");
 }
 
+// "Казань" and "Омск" in Windows-1251, as `iconv -t cp1251` writes them.
+const std::string kKazan1251 = "\xCA\xE0\xE7\xE0\xED\xFC";
+const std::string kOmsk1251 = "\xCE\xEC\xF1\xEA";
+const std::string kNotUtf8 =
+    "not valid UTF-8 (is the file in another encoding, e.g. Windows-1251? convert it with iconv "
+    "-f cp1251 -t utf-8)";
+
+TEST(CsvRecordReader, TextThatIsNotUtf8FailsItsRowNamingTheField) {
+  testing::TempDir dir;
+  std::string path = dir.str() + "/t.csv";
+  std::ofstream(path) << "id,ts,x,cat,y\n"
+                         "a,2016-01-01 10:00:00,1,Казань,3\n"
+                         "b,2016-01-01 10:00:00,1," << kKazan1251 << ",3\n"
+                         "c,2016-01-01 10:00:00,1" << kOmsk1251 << ",,3\n"
+                         "d" << kOmsk1251 << ",2016-01-01 10:00:00,1,,3\n"
+                         "e,2016-01-01 10:00:00,2,\xED\xA0\x80,3\n"  // a UTF-16 surrogate
+                         "f,2016-01-01 10:00:00,2,\xC0\xAF,3\n"      // an overlong '/'
+                         "g,2016-01-01 10:00:00,2,\xF0\x9F\x98\x80,3\n";  // U+1F600 is fine
+  const DatasetSpec spec = testing::tiny_dataset();  // the reader keeps a reference
+  auto r = CsvRecordReader::open(path, spec, true);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  Record rec;
+  Status err;
+  ASSERT_TRUE((*r)->next(rec, err));
+  EXPECT_TRUE(err.ok()) << err.to_string();
+  ASSERT_TRUE((*r)->next(rec, err));
+  EXPECT_EQ(err.message(), "field 'cat': " + kNotUtf8);
+  EXPECT_EQ((*r)->line(), 3);
+  ASSERT_TRUE((*r)->next(rec, err));  // a number cell: the bytes are not quoted back
+  EXPECT_EQ(err.message(), "field 'x': " + kNotUtf8);
+  ASSERT_TRUE((*r)->next(rec, err));
+  EXPECT_EQ(err.message(), "field 'id': " + kNotUtf8);
+  ASSERT_TRUE((*r)->next(rec, err));
+  EXPECT_EQ(err.message(), "field 'cat': " + kNotUtf8);
+  ASSERT_TRUE((*r)->next(rec, err));
+  EXPECT_EQ(err.message(), "field 'cat': " + kNotUtf8);
+  ASSERT_TRUE((*r)->next(rec, err));
+  EXPECT_TRUE(err.ok()) << err.to_string();
+  EXPECT_FALSE((*r)->next(rec, err));
+  EXPECT_EQ((*r)->encoding_hint(), "");  // the first row was good: single bad rows, no hint
+}
+
+TEST(CsvRecordReader, FirstRowsAllNotUtf8GiveOneEncodingHint) {
+  testing::TempDir dir;
+  std::string path = dir.str() + "/t.csv";
+  {
+    std::ofstream out(path);
+    out << "id,ts,x,cat,y\n";
+    for (int i = 0; i < 8; ++i)
+      out << "k" << i << ",2016-01-01 10:00:00,1," << kKazan1251 << ",3\n";
+  }
+  const DatasetSpec spec = testing::tiny_dataset();  // the reader keeps a reference
+  auto r = CsvRecordReader::open(path, spec, true);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  Record rec;
+  Status err;
+  int hints = 0, rows = 0;
+  while ((*r)->next(rec, err)) {
+    ++rows;
+    EXPECT_FALSE(err.ok());
+    std::string hint = (*r)->encoding_hint();
+    if (hint.empty()) continue;
+    ++hints;
+    EXPECT_EQ(rows, 5);  // known after the fifth bad row, not before
+    EXPECT_EQ(hint, path + ": the first 5 rows are not valid UTF-8: the file is probably in "
+                           "another encoding; if it is Windows-1251, convert it with: iconv -f "
+                           "cp1251 -t utf-8 " + path + " > utf8.csv");
+  }
+  EXPECT_EQ(hints, 1);
+  EXPECT_EQ((*r)->encoding_hint(), "");
+
+  // A shorter file: known at its end.
+  std::ofstream(path) << "id,ts,x,cat,y\nk,2016-01-01 10:00:00,1," << kOmsk1251 << ",3\n";
+  r = CsvRecordReader::open(path, spec, true);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE((*r)->next(rec, err));
+  EXPECT_EQ((*r)->encoding_hint(), "");
+  EXPECT_FALSE((*r)->next(rec, err));
+  EXPECT_NE((*r)->encoding_hint().find("the first row is not valid UTF-8"), std::string::npos);
+}
+
+TEST(CsvRecordReader, HeaderNotUtf8IsNamedWhenAColumnIsMissing) {
+  testing::TempDir dir;
+  std::string path = dir.str() + "/t.csv";
+  // Only the first cell of the header may carry a BOM; 0xEF is 'п' in Windows-1251.
+  std::ofstream(path) << "\xEF\xBB\xBFid,ts,x,y,\xEF\xF0\xE8\xEC\n";
+  auto r = CsvRecordReader::open(path, testing::tiny_dataset(), true);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  std::ofstream(path) << "id,ts,x,\xF6\xE5\xED\xE0\n";  // "цена" in Windows-1251
+  r = CsvRecordReader::open(path, testing::tiny_dataset(), true);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            path + ": missing required column 'y'; the header is " + kNotUtf8);
+}
+
 }  // namespace
 }  // namespace flowcast

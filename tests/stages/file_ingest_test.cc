@@ -185,5 +185,34 @@ datasets:
   }
 }
 
+// A file saved in Windows-1251 (`iconv -t cp1251`): its text cells are not UTF-8 and must not
+// reach the store (training serialises them as JSON and would fail on every run). Each such row
+// is rejected with its line and the field; the UTF-8 rows load.
+TEST(FileIngest, RowsThatAreNotUtf8AreRejectedWithTheFieldAndTheEncoding) {
+  testing::TempDir dir;
+  Config config = Config::parse(kYaml, {"store=sqlite:" + dir.str() + "/db"});
+  const DatasetSpec& ds = config.dataset("flats");
+  auto store = cli::open_store(config);
+  ASSERT_TRUE(store.ok());
+  std::string csv = dir.str() + "/listings.csv";
+  std::ofstream(csv) << "Номер,Город,rooms,Площадь,Цена (тыс),Дата\n"
+                        "a1,Казань,2,54,6150,03.02.2024\n"
+                        "a2,\xCA\xE0\xE7\xE0\xED\xFC,2,40,5000,03.02.2024\n"  // Казань in cp1251
+                        "a3,Омск,1,35,4100,04.02.2024\n";
+  FileIngestOptions options{csv, dir.str() + "/rejects.csv", 10, false};
+  std::atomic<int> stop{0};
+  auto summary = ingest_file(ds, **store, options, stop);
+  ASSERT_TRUE(summary.ok()) << summary.status().to_string();
+  EXPECT_EQ(summary->loaded, 2);
+  EXPECT_EQ(summary->rejected, 1);
+  EXPECT_EQ(slurp(options.rejects_path),
+            "line,reason\n"
+            "3,\"field 'city': not valid UTF-8 (is the file in another encoding, e.g. "
+            "Windows-1251? convert it with iconv -f cp1251 -t utf-8)\"\n");
+  auto a2 = (*store)->get_record(ds, "a2");
+  ASSERT_TRUE(a2.ok());
+  EXPECT_FALSE(a2->has_value());
+}
+
 }  // namespace
 }  // namespace flowcast::stages
