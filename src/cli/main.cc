@@ -52,6 +52,9 @@ Config load_config(const Common& c, const std::vector<std::string>& extra) {
   std::vector<std::string> overrides = extra;
   overrides.insert(overrides.end(), c.overrides.begin(), c.overrides.end());
   Config config = Config::load(c.config_path, overrides);
+  // Whatever the command, a dataset that could never be trained or scored fails here, before
+  // anything is opened or written.
+  stages::Pipeline::validate_datasets(config);
   init_logging(config.log_level());
   return config;
 }

@@ -9,6 +9,7 @@
 #include "core/config_error.h"
 #include "core/log.h"
 #include "core/time_util.h"
+#include "ml/feature_pipeline.h"
 #include "stages/evaluate_stage.h"
 #include "stages/ingest_stage.h"
 #include "stages/predict_stage.h"
@@ -55,7 +56,14 @@ Pipeline::Pipeline(const Config& config, bus::Bus& bus, store::Store& store,
 
 Pipeline::~Pipeline() = default;
 
+void Pipeline::validate_datasets(const Config& config) {
+  // The pipeline's own constructor holds the one table of transforms; building it unfitted is
+  // cheap and checks everything a spec can get wrong about its features.
+  for (const auto& ds : config.datasets()) ml::FeaturePipeline::from_spec(ds);
+}
+
 void Pipeline::validate(const Config& config, const std::vector<std::string>& stage_names) {
+  validate_datasets(config);
   for (const auto& ds : config.datasets()) {
     for (const auto& name : stage_names) {
       if (name == "produce") ProduceSettings::parse(config.stage("produce"), ds);

@@ -37,8 +37,14 @@ class Pipeline {
   Pipeline(const Config& config, bus::Bus& bus, store::Store& store,
            const std::vector<std::string>& stage_names, const std::vector<std::string>& datasets);
   ~Pipeline();
-  // Parses every setting the named stages would use, for every dataset; throws ConfigError.
+  // Parses every setting the named stages would use, for every dataset, after
+  // validate_datasets(); throws ConfigError.
   static void validate(const Config& config, const std::vector<std::string>& stage_names);
+  // The checks every command needs before it opens anything, whatever stages it runs: each
+  // dataset's feature pipeline can be built from its spec (a known transform, the right number
+  // and type of inputs, valid parameters), so a typo in `features:` fails at start-up rather than
+  // at the first training. Throws ConfigError naming the feature.
+  static void validate_datasets(const Config& config);
 
   // Creates the topics and tables the stages need; fails with the backend's reason.
   Status prepare();

@@ -1,0 +1,128 @@
+// The flowcast binary facing a user's mistakes: a bad configuration or a bad flag fails at
+// start-up with one line and exit code 2, before anything is written, in every command; never an
+// internal error minutes later at run time.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "support/test_support.h"
+
+namespace flowcast {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::slurp;
+
+struct Exit {
+  int code = -1;
+  std::string out, err;
+};
+
+// Runs the binary with `args`; its output goes to files in `dir`.
+Exit flowcast(const std::vector<std::string>& args, const testing::TempDir& dir,
+              int seconds = 60) {
+  Exit e;
+  e.code = testing::wait_exit(
+      testing::spawn_flowcast(args, dir.str() + "/stdout", dir.str() + "/stderr"), seconds);
+  e.out = slurp(dir.str() + "/stdout");
+  e.err = slurp(dir.str() + "/stderr");
+  return e;
+}
+
+bool one_line(const std::string& text) {
+  return !text.empty() && text.back() == '\n' &&
+         std::count(text.begin(), text.end(), '\n') == 1;
+}
+
+std::string example(const char* name) {
+  return (testing::source_dir() / "examples" / name).string();
+}
+
+// Bus and store inside `dir`, so a test can tell whether anything was written.
+std::vector<std::string> isolated(const testing::TempDir& dir) {
+  return {"--set", "bus=local:" + dir.str() + "/bus", "--set",
+          "store=sqlite:" + dir.str() + "/store/flowcast.db"};
+}
+
+bool wrote_nothing(const testing::TempDir& dir) {
+  return !fs::exists(dir.path() / "bus") && !fs::exists(dir.path() / "store");
+}
+
+std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// A copy of an example with one piece of text replaced.
+std::string edited_copy(const testing::TempDir& dir, const char* name, const std::string& from,
+                        const std::string& to) {
+  std::string text = slurp(example(name));
+  auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  std::string path = dir.str() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+// Every command that loads a configuration, as a user would type it for `config`.
+std::vector<std::vector<std::string>> every_command(const std::string& config,
+                                                    const testing::TempDir& dir) {
+  std::string csv = dir.str() + "/rows.csv";
+  std::ofstream(csv) << "id,price\n1,100\n";
+  return {{"check", config},
+          {"run", config, "--no-status", "--no-serve", "--duration", "5s"},
+          {"produce", config, "--no-status", "--duration", "5s"},
+          {"ingest", config, "--no-status", "--duration", "5s"},
+          {"train", config, "--no-status", "--duration", "5s"},
+          {"train", config, "--once"},
+          {"predict", config, "--no-status", "--duration", "5s"},
+          {"predict", config, "--once", "{}"},
+          {"evaluate", config, "--no-status", "--duration", "5s"},
+          {"serve", config, "--listen", "127.0.0.1:0", "--duration", "5s"},
+          {"status", config},
+          {"ingest-file", csv, config}};
+}
+
+TEST(CliConfig, UnknownTransformFailsAtStartUpInEveryCommand) {
+  testing::TempDir dir;
+  // In the file (realty's third feature misspelt) ...
+  std::string realty = edited_copy(dir, "realty.yaml", "transform: log1p", "transform: logp1");
+  for (const auto& cmd : every_command(realty, dir)) {
+    Exit e = flowcast(concat(cmd, isolated(dir)), dir);
+    std::string what = cmd[0] + " " + cmd[1];
+    EXPECT_EQ(e.code, 2) << what << ": " << e.err;
+    EXPECT_TRUE(one_line(e.err)) << what << ": " << e.err;
+    EXPECT_EQ(e.err.rfind("flowcast: " + realty +
+                              ": datasets.realty.features.2.transform: unknown transform 'logp1' "
+                              "(expected one of: numeric, log1p,",
+                          0),
+              0u)
+        << what << ": " << e.err;
+    EXPECT_TRUE(wrote_nothing(dir)) << what;
+  }
+  // ... and from the command line.
+  Exit e = flowcast(concat({"check", example("taxi.yaml"), "--set",
+                            "datasets.taxi.features.0.transform=ratios"},
+                           isolated(dir)),
+                    dir);
+  EXPECT_EQ(e.code, 2);
+  EXPECT_TRUE(one_line(e.err)) << e.err;
+  EXPECT_NE(e.err.find("datasets.taxi.features.0.transform: unknown transform 'ratios'"),
+            std::string::npos)
+      << e.err;
+  // The pipeline's other static checks run at start-up too: inputs of the wrong count or type.
+  e = flowcast(concat({"check", example("taxi.yaml"), "--set",
+                       "datasets.taxi.features.0.transform=hour"},
+                      isolated(dir)),
+               dir);
+  EXPECT_EQ(e.code, 2);
+  EXPECT_NE(e.err.find("transform 'hour' takes 1 input(s), got 4"), std::string::npos) << e.err;
+}
+
+}  // namespace
+}  // namespace flowcast
