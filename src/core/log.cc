@@ -6,6 +6,7 @@
 
 #include <mutex>
 #include <regex>
+#include <vector>
 
 namespace flowcast {
 namespace {
@@ -39,11 +40,42 @@ std::shared_ptr<spdlog::logger> logger(const std::string& name) {
   return l;
 }
 
+namespace {
+// The password of a URL's userinfo (group 2) and of its "password=" parameters (group 2).
+const std::regex& userinfo_re() {
+  static const std::regex re(R"(^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*):([^@/]*)@)");
+  return re;
+}
+const std::regex& param_re() {
+  static const std::regex re(R"((password=)([^&\s]*))", std::regex::icase);
+  return re;
+}
+}  // namespace
+
 std::string redact_url(const std::string& url) {
-  static const std::regex kUserinfo(R"(^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*):[^@/]*@)");
-  static const std::regex kParam(R"((password=)[^&\s]*)", std::regex::icase);
-  std::string out = std::regex_replace(url, kUserinfo, "$1:***@");
-  return std::regex_replace(out, kParam, "$1***");
+  std::string out = std::regex_replace(url, userinfo_re(), "$1:***@");
+  return std::regex_replace(out, param_re(), "$1***");
+}
+
+std::vector<std::string> url_passwords(const std::string& url) {
+  std::vector<std::string> out;
+  std::smatch m;
+  if (std::regex_search(url, m, userinfo_re()) && m[2].length() > 0) out.push_back(m[2]);
+  for (auto it = std::sregex_iterator(url.begin(), url.end(), param_re());
+       it != std::sregex_iterator(); ++it)
+    if ((*it)[2].length() > 0) out.push_back((*it)[2]);
+  return out;
+}
+
+std::string redact_secrets(std::string text, const std::string& url) {
+  auto replace_all = [&text](const std::string& from, const std::string& to) {
+    if (from.empty()) return;
+    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+      text.replace(at, from.size(), to);
+  };
+  replace_all(url, redact_url(url));
+  for (const std::string& p : url_passwords(url)) replace_all(p, "***");
+  return text;
 }
 
 }  // namespace flowcast

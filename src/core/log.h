@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace flowcast {
 
@@ -16,5 +17,10 @@ std::shared_ptr<spdlog::logger> logger(const std::string& name);
 // "postgresql://user:secret@host/db" -> "postgresql://user:***@host/db"; passwords in
 // "password=..." query parameters are masked too.
 std::string redact_url(const std::string& url);
+// The passwords written in `url` (its userinfo's and any "password=" parameter's), as written.
+std::vector<std::string> url_passwords(const std::string& url);
+// `text` (a library's message about `url`) with `url` redacted wherever it appears, and each of
+// its passwords masked wherever it appears alone.
+std::string redact_secrets(std::string text, const std::string& url);
 
 }  // namespace flowcast

@@ -346,7 +346,9 @@ Status PostgresStore::check_url(const std::string& url) {
   char* err = nullptr;
   PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
   if (opts == nullptr) {
-    std::string why = err != nullptr ? postgres_one_line(err, password_of(url)) : "out of memory";
+    // libpq quotes the URL, or the token it could not read (the password, say), as written.
+    std::string why =
+        err != nullptr ? redact_secrets(postgres_one_line(err, password_of(url)), url) : "out of memory";
     if (err != nullptr) PQfreemem(err);
     return Status::invalid("invalid PostgreSQL URL '" + shown + "': " + why);
   }

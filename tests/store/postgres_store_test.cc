@@ -82,6 +82,21 @@ std::string host_port(const std::string& url) {
   return url.substr(start, end - start);
 }
 
+// URLs libpq cannot parse: its message quotes the URL, or the token it stopped at, as written.
+// Neither a password in the userinfo nor one in a parameter may reach the message. No server.
+TEST(PostgresUrl, AMalformedUrlIsRefusedWithoutItsPassword) {
+  for (const std::string url :
+       {"postgresql://user:secretpw@[::1", "postgresql://user:secretpw@[::1]x:1/db",
+        "postgresql://user:secret%zzpw@127.0.0.1/db", "postgresql://user:secret%00pw@127.0.0.1/db",
+        "postgresql://user@[::1/db?password=secretpw"}) {
+    Status s = PostgresStore::check_url(url);
+    ASSERT_FALSE(s.ok()) << url;
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << url;
+    EXPECT_THAT(s.message(), Not(HasSubstr("secret"))) << s.message();
+    EXPECT_THAT(s.message(), HasSubstr("invalid PostgreSQL URL")) << s.message();
+  }
+}
+
 TEST(PostgresStore, TablesAreTheOnesDocumented) {
   REQUIRE_SERVER();
   std::string schema;
