@@ -943,6 +943,15 @@ Status Server::start() {
   });
   http.set_read_timeout(10, 0);
   http.set_write_timeout(5, 0);
+  // A request with neither Content-Length nor chunked encoding has no body (RFC 9112, 6.3), but
+  // httplib reads a POST's body until the connection closes: `curl -X POST URL` waited out the
+  // read timeout, then got a 400. Such a request is given its length, zero, before routing reads
+  // the body. (The Request is httplib's own non-const object; handlers see it as const.)
+  http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
+      const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   const int64_t max_body = cfg.max_body_bytes;
   http.set_error_handler(httplib::Server::HandlerWithResponse(
       [max_body](const httplib::Request& req, httplib::Response& res) -> httplib::Server::HandlerResponse {

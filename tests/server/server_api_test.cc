@@ -13,6 +13,11 @@
 #include <chrono>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "cli/backends.h"
 #include "core/config.h"
 #include "core/config_error.h"
@@ -128,6 +133,36 @@ class ServerApiTest : public ::testing::Test {
   std::unique_ptr<server::Server> server_;
   std::unique_ptr<httplib::Client> client_;
 };
+
+// Sends `request` as written over a fresh connection to 127.0.0.1:port and returns what arrives
+// within 5 s (until the server closes or the response's head and body are in).
+std::string raw_http(int port, const std::string& request) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::send(fd, request.data(), request.size(), 0) == ssize_t(request.size())) {
+    char buf[4096];
+    while (true) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, size_t(n));
+      const size_t head = out.find("\r\n\r\n");
+      const size_t len_at = out.find("Content-Length: ");
+      if (head != std::string::npos && len_at != std::string::npos &&
+          out.size() >= head + 4 + std::stoul(out.substr(len_at + 16)))
+        break;
+    }
+  }
+  ::close(fd);
+  return out;
+}
 
 TEST_F(ServerApiTest, HealthReadinessAndDatasets) {
   start();
@@ -601,6 +636,27 @@ TEST(ServerSettings, BadValuesAreConfigErrors) {
   EXPECT_THROW(parse("{max_body_bytes: lots}"), ConfigError);
   EXPECT_THROW(parse("{max_streams: 40, threads: 8}"), ConfigError);
   EXPECT_THROW(parse("{lisen: '127.0.0.1:1'}"), ConfigError);
+}
+
+}  // namespace
+}  // namespace flowcast
+
+namespace flowcast {
+namespace {
+
+// A POST with neither Content-Length nor chunked encoding has an empty body (RFC 9112, 6.3), as
+// `curl -X POST URL` sends it: answered at once, not after the server's 10 s read timeout.
+TEST_F(ServerApiTest, APostWithoutALengthHasAnEmptyBody) {
+  start();
+  const std::string predict = raw_http(
+      server_->port(), "POST /v1/datasets/taxi/predict HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(predict.rfind("HTTP/1.1 400", 0), 0u) << predict;
+  EXPECT_NE(predict.find("empty body"), std::string::npos) << predict;
+  const std::string promote = raw_http(server_->port(),
+                                       "POST /v1/datasets/taxi/models/999/promote HTTP/1.1\r\n"
+                                       "Host: x\r\nAuthorization: Bearer " +
+                                           std::string(kToken) + "\r\n\r\n");
+  EXPECT_EQ(promote.rfind("HTTP/1.1 404", 0), 0u) << promote;
 }
 
 }  // namespace
