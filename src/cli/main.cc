@@ -86,8 +86,7 @@ int run_stages(const Config& config, const std::vector<std::string>& stage_names
                const std::vector<std::string>& datasets, const stages::RunOptions& options,
                const ServeFlags* serve_flags = nullptr) {
   // Every setting is checked before anything is opened: bad configuration writes nothing.
-  stages::Pipeline::validate(config, stage_names);
-  for (const auto& d : datasets) config.dataset(d);
+  stages::Pipeline::validate(config, stage_names, datasets);
   std::optional<server::ServerOptions> serve_options;
   if (serve_flags && !serve_flags->no_serve) serve_options = server_options(config, *serve_flags, datasets);
   Backends b;

@@ -62,11 +62,18 @@ void Pipeline::validate_datasets(const Config& config) {
   for (const auto& ds : config.datasets()) ml::FeaturePipeline::from_spec(ds);
 }
 
-void Pipeline::validate(const Config& config, const std::vector<std::string>& stage_names) {
+void Pipeline::validate(const Config& config, const std::vector<std::string>& stage_names,
+                        const std::vector<std::string>& datasets) {
   validate_datasets(config);
-  for (const auto& ds : config.datasets()) {
+  std::vector<const DatasetSpec*> selected;
+  for (const auto& n : datasets) selected.push_back(&config.dataset(n));
+  if (datasets.empty())
+    for (const auto& d : config.datasets()) selected.push_back(&d);
+  for (const DatasetSpec* d : selected) {
+    const DatasetSpec& ds = *d;
     for (const auto& name : stage_names) {
-      if (name == "produce") ProduceSettings::parse(config.stage("produce"), ds);
+      if (name == "produce")
+        check_event_source(ProduceSettings::parse(config.stage("produce"), ds), ds);
       else if (name == "ingest") IngestSettings::parse(config.stage("ingest"));
       else if (name == "train") TrainSettings::parse(config.stage("train"));
       else if (name == "predict") PredictSettings::parse(config.stage("predict"));

@@ -37,9 +37,11 @@ class Pipeline {
   Pipeline(const Config& config, bus::Bus& bus, store::Store& store,
            const std::vector<std::string>& stage_names, const std::vector<std::string>& datasets);
   ~Pipeline();
-  // Parses every setting the named stages would use, for every dataset, after
-  // validate_datasets(); throws ConfigError.
-  static void validate(const Config& config, const std::vector<std::string>& stage_names);
+  // Parses every setting the named stages would use, for the named datasets (empty: all), after
+  // validate_datasets(); a producer's source is made once and discarded, so a generator that
+  // does not fit its dataset or an unreadable CSV fails here. Throws ConfigError.
+  static void validate(const Config& config, const std::vector<std::string>& stage_names,
+                       const std::vector<std::string>& datasets = {});
   // The checks every command needs before it opens anything, whatever stages it runs: each
   // dataset's feature pipeline can be built from its spec (a known transform, the right number
   // and type of inputs, valid parameters), so a typo in `features:` fails at start-up rather than

@@ -1,6 +1,9 @@
 #include "stages/produce_stage.h"
 
+#include <algorithm>
+#include <iterator>
 #include <queue>
+#include <string_view>
 #include <random>
 
 #include "core/config_error.h"
@@ -13,6 +16,20 @@
 #include "stages/taxi_generator.h"
 
 namespace flowcast::stages {
+namespace {
+
+// The built-in event sources, in the order messages list them.
+constexpr std::string_view kGenerators[] = {"taxi", "realty", "csv"};
+
+std::string generator_list() {
+  std::string out;
+  for (size_t i = 0; i < std::size(kGenerators); ++i)
+    out += std::string(i == 0 ? "" : i + 1 == std::size(kGenerators) ? " or " : ", ") +
+           std::string(kGenerators[i]);
+  return out;
+}
+
+}  // namespace
 
 ProduceSettings ProduceSettings::parse(const ConfigNode& node, const DatasetSpec& dataset) {
   node.expect_keys({"generator", "csv", "loops", "rate", "speedup", "limit", "seed", "start_time",
@@ -20,7 +37,13 @@ ProduceSettings ProduceSettings::parse(const ConfigNode& node, const DatasetSpec
   ProduceSettings s;
   s.csv = node.get_string("csv", "");
   s.generator = node.get_string("generator", s.csv.empty() ? dataset.name() : "csv");
+  if (std::find(std::begin(kGenerators), std::end(kGenerators), s.generator) ==
+      std::end(kGenerators))
+    node["generator"].fail("unknown generator '" + s.generator + "' (expected " +
+                           generator_list() + ")");
   if (!s.csv.empty() && s.generator != "csv") s.generator = "csv";
+  if (s.generator == "csv" && s.csv.empty())
+    node["csv"].fail("the csv generator needs a file to replay (--csv PATH)");
   s.loops = node.get_int("loops", 1, 1, 1000000);
   s.rate = node.get_double("rate", 200);
   if (s.rate <= 0 || s.rate > 10'000'000) node["rate"].fail("must be between 0 and 10,000,000 per second");
@@ -70,7 +93,24 @@ Result<std::unique_ptr<EventSource>> make_event_source(const ProduceSettings& s,
         dataset, std::move(cities), std::move(streets), seed, s.limit, s.request_share, prefix));
   }
   throw ConfigError("stages.produce.generator",
-                    "unknown generator '" + s.generator + "' (expected taxi, realty or csv)");
+                    "unknown generator '" + s.generator + "' (expected " + generator_list() + ")");
+}
+
+void check_event_source(const ProduceSettings& settings, const DatasetSpec& dataset) {
+  Status failed;
+  try {
+    auto source = make_event_source(settings, dataset);
+    if (!source.ok()) failed = source.status();
+  } catch (const ConfigError& e) {
+    // A generator names the field it misses under datasets.<name>.fields; say which generator.
+    if (e.path().rfind("stages.produce", 0) == 0) throw;
+    throw ConfigError("stages.produce.generator", "the " + settings.generator +
+                                                      " generator does not fit dataset '" +
+                                                      dataset.name() + "': " + e.what());
+  }
+  if (!failed.ok())
+    throw ConfigError(settings.generator == "csv" ? "stages.produce.csv" : "stages.produce",
+                      failed.message());
 }
 
 ProduceStage::ProduceStage(const StageContext& ctx, ProduceSettings settings)

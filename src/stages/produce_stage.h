@@ -34,6 +34,11 @@ struct ProduceSettings {
 Result<std::unique_ptr<EventSource>> make_event_source(const ProduceSettings& settings,
                                                        const DatasetSpec& dataset);
 
+// The start-up check of a producer: makes the source once and discards it. Throws ConfigError
+// (path stages.produce...) when the generator does not fit the dataset (a field it needs is
+// missing) or the CSV or city/street file cannot be opened or lacks a column.
+void check_event_source(const ProduceSettings& settings, const DatasetSpec& dataset);
+
 class ProduceStage : public Stage {
  public:
   ProduceStage(const StageContext& ctx, ProduceSettings settings);

@@ -124,5 +124,44 @@ TEST(CliConfig, UnknownTransformFailsAtStartUpInEveryCommand) {
   EXPECT_NE(e.err.find("transform 'hour' takes 1 input(s), got 4"), std::string::npos) << e.err;
 }
 
+TEST(CliConfig, ProducerThatCannotRunFailsAtStartUp) {
+  testing::TempDir dir;
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::string taxi = example("taxi.yaml"), realty = example("realty.yaml");
+  const std::vector<Case> cases = {
+      {{"produce", taxi, "--set", "stages.produce.generator=bogus"},
+       "flowcast: " + taxi +
+           ": stages.produce.generator: unknown generator 'bogus' (expected taxi, realty or csv)\n"},
+      {{"run", taxi, "--no-serve", "--set", "stages.produce.generator=bogus"},
+       "flowcast: " + taxi +
+           ": stages.produce.generator: unknown generator 'bogus' (expected taxi, realty or csv)\n"},
+      {{"check", taxi, "--set", "stages.produce.generator=bogus"},
+       "flowcast: " + taxi +
+           ": stages.produce.generator: unknown generator 'bogus' (expected taxi, realty or csv)\n"},
+      {{"produce", "taxi", realty},
+       "flowcast: " + realty +
+           ": stages.produce.generator: the taxi generator does not fit dataset 'realty': "
+           "datasets.realty.fields: the taxi generator needs a field 'vendor_id'\n"},
+      {{"produce", "csv", taxi},
+       "flowcast: " + taxi +
+           ": stages.produce.csv: the csv generator needs a file to replay (--csv PATH)\n"},
+      {{"check", taxi, "--set", "stages.produce.generator=csv"},
+       "flowcast: " + taxi +
+           ": stages.produce.csv: the csv generator needs a file to replay (--csv PATH)\n"},
+      {{"produce", taxi, "--csv", dir.str() + "/missing.csv"},
+       "flowcast: " + taxi + ": stages.produce.csv: cannot open " + dir.str() +
+           "/missing.csv: No such file or directory\n"},
+  };
+  for (const auto& c : cases) {
+    Exit e = flowcast(concat(c.args, isolated(dir)), dir);
+    EXPECT_EQ(e.code, 2) << c.args[0] << " " << c.args[1];
+    EXPECT_EQ(e.err, c.message);
+    EXPECT_TRUE(wrote_nothing(dir)) << c.args[0] << " " << c.args[1];
+  }
+}
+
 }  // namespace
 }  // namespace flowcast
