@@ -42,20 +42,30 @@ int CsvReader::getc() {
   return static_cast<unsigned char>(buf_[pos_++]);
 }
 
+int CsvReader::peek() {
+  const int c = getc();
+  if (c != EOF) --pos_;  // getc() just took it from the current buffer
+  return c;
+}
+
 bool CsvReader::next(std::vector<std::string>& cells, std::string* error) {
   cells.clear();
   int c = getc();
+  // Blank lines (between rows, or a file's trailing ones) are no rows.
+  for (; c == '\n' || c == '\r'; c = getc()) {
+    if (c == '\r' && peek() == '\n') getc();
+    ++current_line_;
+  }
   if (c == EOF) return false;
   row_line_ = current_line_;
   std::string cell;
-  bool quoted = false, any = false;
+  bool quoted = false;
   for (;; c = getc()) {
     if (c == EOF) {
       if (quoted && error) *error = "unclosed quote";
       cells.push_back(std::move(cell));
       return true;
     }
-    any = true;
     if (quoted) {
       if (c == '"') {
         int d = getc();
@@ -70,7 +80,9 @@ bool CsvReader::next(std::vector<std::string>& cells, std::string* error) {
           return true;
         }
       } else {
-        if (c == '\n') ++current_line_;
+        // A line break inside quotes is the cell's content, kept as written; it still counts as
+        // a line, so later rows' line numbers match an editor's.
+        if (c == '\n' || (c == '\r' && peek() != '\n')) ++current_line_;
         cell.push_back(static_cast<char>(c));
         continue;
       }
@@ -80,16 +92,16 @@ bool CsvReader::next(std::vector<std::string>& cells, std::string* error) {
     } else if (c == ',') {
       cells.push_back(std::move(cell));
       cell.clear();
-    } else if (c == '\n') {
+    } else if (c == '\n' || c == '\r') {
+      // Rows end with LF, CRLF (Windows) or a lone CR (old Mac exports, a file's last line).
+      if (c == '\r' && peek() == '\n') getc();
       ++current_line_;
-      if (!cell.empty() && cell.back() == '\r') cell.pop_back();
       cells.push_back(std::move(cell));
       return true;
     } else {
       cell.push_back(static_cast<char>(c));
     }
   }
-  (void)any;
 }
 
 Status parse_text_value(const FieldSpec& f, std::string_view s, Value& out,

@@ -1,4 +1,6 @@
-// CsvReader: streams an RFC 4180 CSV file (quoted fields, doubled quotes, CRLF) row by row.
+// CsvReader: streams an RFC 4180 CSV file (quoted fields, doubled quotes) row by row. Rows may end
+// with LF, CRLF or a lone CR, mixed in one file; a quoted cell keeps its line breaks as written;
+// blank lines are skipped.
 // CsvRecordReader: maps a CSV with a header row onto a dataset's fields by column name and parses
 // each cell with the field's type (empty cell = absent).
 //
@@ -36,6 +38,7 @@ class CsvReader {
  private:
   CsvReader(std::FILE* f, std::string path) : file_(f), path_(std::move(path)) {}
   int getc();
+  int peek();  // the next byte without consuming it
   std::FILE* file_;
   std::string path_;
   std::vector<char> buf_ = std::vector<char>(1 << 16);

@@ -160,5 +160,85 @@ TEST(CsvRecordReader, HeaderNotUtf8IsNamedWhenAColumnIsMissing) {
             path + ": missing required column 'y'; the header is " + kNotUtf8);
 }
 
+std::vector<std::vector<std::string>> read_all(const std::string& path,
+                                               std::vector<int64_t>* lines = nullptr) {
+  auto r = CsvReader::open(path);
+  EXPECT_TRUE(r.ok());
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> cells;
+  while (r.ok() && (*r)->next(cells)) {
+    rows.push_back(cells);
+    if (lines) lines->push_back((*r)->line());
+  }
+  return rows;
+}
+
+using Rows = std::vector<std::vector<std::string>>;
+
+// Windows (CRLF), old Mac (CR) and mixed line ends, a last line ending in a lone CR, CR CR LF (a
+// Windows text-mode writer given CRLF) and blank lines: no cell keeps a '\r', and line numbers
+// count the lines an editor shows.
+TEST(CsvReader, AcceptsEveryLineEnding) {
+  testing::TempDir dir;
+  std::string path = dir.str() + "/a.csv";
+  const Rows want = {{"id", "listed_at"}, {"a", "1"}, {"b", "2"}};
+  for (const char* text : {"id,listed_at\r\na,1\r\nb,2\r\n", "id,listed_at\ra,1\rb,2\r",
+                           "id,listed_at\r\na,1\nb,2\r", "id,listed_at\r\r\na,1\r\r\nb,2\r\r\n",
+                           "\"id\",\"listed_at\"\r\n\"a\",\"1\"\r\n\"b\",\"2\"\r"}) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+    EXPECT_EQ(read_all(path), want) << text;
+  }
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << "id,v\r\n\r\na,1\r\n\nb,2\r\n\r\n";
+  std::vector<int64_t> lines;
+  EXPECT_EQ(read_all(path, &lines), (Rows{{"id", "v"}, {"a", "1"}, {"b", "2"}}));
+  EXPECT_EQ(lines, (std::vector<int64_t>{1, 3, 5}));
+}
+
+TEST(CsvReader, QuotedLineBreaksAreKeptAsWritten) {
+  testing::TempDir dir;
+  std::string path = dir.str() + "/a.csv";
+  std::ofstream(path, std::ios::binary) << "id,note\r\n\"a\",\"two\r\nlines\"\r\n"
+                                           "b,\"old\rmac\"\r\nc,\"\"\r\n";
+  std::vector<int64_t> lines;
+  EXPECT_EQ(read_all(path, &lines),
+            (Rows{{"id", "note"}, {"a", "two\r\nlines"}, {"b", "old\rmac"}, {"c", ""}}));
+  EXPECT_EQ(lines, (std::vector<int64_t>{1, 2, 4, 6}));
+}
+
+// The reader looks one byte past a CR; that byte may be in the next 64 KiB buffer.
+TEST(CsvReader, CrlfSplitAcrossBuffersIsOneLineEnd) {
+  testing::TempDir dir;
+  std::string path = dir.str() + "/a.csv";
+  std::string text = "v\r\n";
+  std::string pad(65536 - text.size() - 1, 'x');  // the CR is the buffer's last byte
+  text += pad + "\r\nb\r\n";
+  std::ofstream(path, std::ios::binary) << text;
+  std::vector<int64_t> lines;
+  EXPECT_EQ(read_all(path, &lines), (Rows{{"v"}, {pad}, {"b"}}));
+  EXPECT_EQ(lines, (std::vector<int64_t>{1, 2, 3}));
+}
+
+TEST(CsvRecordReader, ReadsAWindowsFile) {
+  testing::TempDir dir;
+  std::string path = dir.str() + "/t.csv";
+  std::ofstream(path, std::ios::binary) << "id,ts,x,cat,y\r\n"
+                                           "a,2016-01-01 10:00:00,1,\"x\r\ny\",3\r\n"
+                                           "b,2016-01-01 10:00:00,2,,4\r";  // no final LF
+  const DatasetSpec spec = testing::tiny_dataset();
+  auto r = CsvRecordReader::open(path, spec, true);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  Record rec;
+  Status err;
+  ASSERT_TRUE((*r)->next(rec, err));
+  EXPECT_TRUE(err.ok()) << err.to_string();
+  EXPECT_EQ(*rec.text(spec.field_index("cat")), "x\r\ny");
+  EXPECT_DOUBLE_EQ(rec.number(spec.target_index()), 3);
+  ASSERT_TRUE((*r)->next(rec, err));
+  EXPECT_TRUE(err.ok()) << err.to_string();
+  EXPECT_DOUBLE_EQ(rec.number(spec.target_index()), 4);
+  EXPECT_EQ((*r)->line(), 4);
+  EXPECT_FALSE((*r)->next(rec, err));
+}
+
 }  // namespace
 }  // namespace flowcast

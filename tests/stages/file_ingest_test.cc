@@ -214,5 +214,27 @@ TEST(FileIngest, RowsThatAreNotUtf8AreRejectedWithTheFieldAndTheEncoding) {
   EXPECT_FALSE(a2->has_value());
 }
 
+// A file saved on Windows (CRLF), or by a text-mode writer given CRLF (CR CR LF): the last column
+// is found in the header and every row loads.
+TEST(FileIngest, WindowsLineEndingsLoad) {
+  for (const std::string eol : {"\r\n", "\r\r\n"}) {
+    testing::TempDir dir;
+    Config config = Config::parse(kYaml, {"store=sqlite:" + dir.str() + "/db"});
+    const DatasetSpec& ds = config.dataset("flats");
+    auto store = cli::open_store(config);
+    ASSERT_TRUE(store.ok());
+    std::string csv = dir.str() + "/listings.csv";
+    std::ofstream(csv, std::ios::binary)
+        << "Номер,Город,rooms,Площадь,Цена (тыс),Дата" << eol << "a1,Казань,2,54,6150,03.02.2024"
+        << eol << "a2,Омск,1,35,4100,04.02.2024" << eol;
+    FileIngestOptions options{csv, dir.str() + "/rejects.csv", 10, false};
+    std::atomic<int> stop{0};
+    auto summary = ingest_file(ds, **store, options, stop);
+    ASSERT_TRUE(summary.ok()) << summary.status().to_string();
+    EXPECT_EQ(summary->loaded, 2);
+    EXPECT_EQ(summary->rejected, 0) << slurp(options.rejects_path);
+  }
+}
+
 }  // namespace
 }  // namespace flowcast::stages
