@@ -19,6 +19,7 @@
 #include "core/time_util.h"
 #include "stages/file_ingest.h"
 #include "stages/pipeline.h"
+#include "stages/produce_stage.h"
 #include "stages/serving_model.h"
 #include "stages/train_stage.h"
 
@@ -57,6 +58,15 @@ Config load_config(const Common& c, const std::vector<std::string>& extra) {
   stages::Pipeline::validate_datasets(config);
   init_logging(config.log_level());
   return config;
+}
+
+// The datasets a command works on: the --dataset names (each must exist), else all of them.
+std::vector<std::string> selected_names(const Config& config, const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (const auto& n : names) out.push_back(config.dataset(n).name());
+  if (names.empty())
+    for (const auto& d : config.datasets()) out.push_back(d.name());
+  return out;
 }
 
 struct Backends {
@@ -103,8 +113,13 @@ int run_stages(const Config& config, const std::vector<std::string>& stage_names
       return rc;
   }
   logger("run")->info("running {} on {} with {}", [&] {
+    // The stages that run: a dataset without a source has no producer.
+    std::vector<std::string> running;
+    for (const auto& e : pipeline.stages())
+      if (std::find(running.begin(), running.end(), e.stage->name()) == running.end())
+        running.push_back(e.stage->name());
     std::string n;
-    for (const auto& s : stage_names) n += (n.empty() ? "" : ", ") + s;
+    for (const auto& s : running) n += (n.empty() ? "" : ", ") + s;
     return n;
   }(), b.bus->describe(), b.store->describe());
   Status s = pipeline.run(options, g_interrupted);
@@ -368,6 +383,14 @@ int main_impl(int argc, char** argv) {
                    g_interrupted);
     if (app.got_subcommand(produce)) {
       Config config = load_config(common, produce_overrides);
+      // `run` goes on without a producer for a dataset that has none; `produce` has nothing to do.
+      for (const auto& name : selected_names(config, common.datasets)) {
+        if (!stages::ProduceSettings::parse(config.stage("produce"), config.dataset(name)).has_source())
+          throw ConfigError("stages.produce.generator",
+                            "dataset '" + name + "' has no built-in generator: replay a CSV "
+                            "through its columns: with --csv FILE, or name a generator "
+                            "(produce taxi|realty|csv CONFIG)");
+      }
       return run_stages(config, {"produce"}, common.datasets, options);
     }
     if (app.got_subcommand(check)) {

@@ -33,8 +33,16 @@ Pipeline::Pipeline(const Config& config, bus::Bus& bus, store::Store& store,
     for (const auto& name : stage_names) {
       std::unique_ptr<Stage> s;
       if (name == "produce") {
-        s = std::make_unique<ProduceStage>(
-            ctx, ProduceSettings::parse(config.stage("produce"), *ds));
+        ProduceSettings settings = ProduceSettings::parse(config.stage("produce"), *ds);
+        if (!settings.has_source()) {
+          const TopicNames& t = ds->topics();
+          logger("run")->info(
+              "{}: no built-in generator and no --csv, so no produce stage: send records to {} "
+              "(requests), {} (outcomes) or {} (observations), or POST /v1/datasets/{}/events",
+              ds->name(), t.requests, t.outcomes, t.observations, ds->name());
+          continue;
+        }
+        s = std::make_unique<ProduceStage>(ctx, std::move(settings));
       } else if (name == "ingest") {
         s = std::make_unique<IngestStage>(ctx, IngestSettings::parse(config.stage("ingest")));
       } else if (name == "train") {
@@ -72,8 +80,10 @@ void Pipeline::validate(const Config& config, const std::vector<std::string>& st
   for (const DatasetSpec* d : selected) {
     const DatasetSpec& ds = *d;
     for (const auto& name : stage_names) {
-      if (name == "produce")
-        check_event_source(ProduceSettings::parse(config.stage("produce"), ds), ds);
+      if (name == "produce") {
+        ProduceSettings settings = ProduceSettings::parse(config.stage("produce"), ds);
+        if (settings.has_source()) check_event_source(settings, ds);
+      }
       else if (name == "ingest") IngestSettings::parse(config.stage("ingest"));
       else if (name == "train") TrainSettings::parse(config.stage("train"));
       else if (name == "predict") PredictSettings::parse(config.stage("predict"));

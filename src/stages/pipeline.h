@@ -33,7 +33,9 @@ struct RunOptions {
 class Pipeline {
  public:
   // `stage_names`: any of produce, ingest, train, predict, evaluate. `datasets`: names to run
-  // (empty: all). Throws ConfigError for a bad setting or an unknown stage or dataset.
+  // (empty: all). A dataset with no source to produce from (ProduceSettings::has_source) gets no
+  // produce stage, and an info line says where its records come from instead. Throws
+  // ConfigError for a bad setting or an unknown stage or dataset.
   Pipeline(const Config& config, bus::Bus& bus, store::Store& store,
            const std::vector<std::string>& stage_names, const std::vector<std::string>& datasets);
   ~Pipeline();

@@ -36,8 +36,13 @@ ProduceSettings ProduceSettings::parse(const ConfigNode& node, const DatasetSpec
                     "cities", "streets", "request_share"});
   ProduceSettings s;
   s.csv = node.get_string("csv", "");
-  s.generator = node.get_string("generator", s.csv.empty() ? dataset.name() : "csv");
-  if (std::find(std::begin(kGenerators), std::end(kGenerators), s.generator) ==
+  // Without a generator or a CSV, a dataset named after a built-in emulator gets it; any other
+  // dataset has no source of its own (see has_source()).
+  const bool builtin = dataset.name() != "csv" &&
+                       std::find(std::begin(kGenerators), std::end(kGenerators), dataset.name()) !=
+                           std::end(kGenerators);
+  s.generator = node.get_string("generator", !s.csv.empty() ? "csv" : builtin ? dataset.name() : "");
+  if (!s.generator.empty() && std::find(std::begin(kGenerators), std::end(kGenerators), s.generator) ==
       std::end(kGenerators))
     node["generator"].fail("unknown generator '" + s.generator + "' (expected " +
                            generator_list() + ")");

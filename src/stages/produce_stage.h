@@ -2,7 +2,7 @@
 // request's outcome later (its event-time delay divided by `speedup`), or observations.
 //
 // Settings (stages.produce): generator (taxi | realty | csv; default: csv when `csv` is set,
-// else the dataset's name), csv PATH, loops (1), rate (200/s), speedup (60), limit (0 =
+// else the dataset's name when that is a built-in generator, else none), csv PATH, loops (1), rate (200/s), speedup (60), limit (0 =
 // endless), seed, start_time; for realty also cities PATH, streets PATH (built-in lists without
 // them) and request_share (0.2: the share of events that are price requests, not listings).
 // At stop, outcomes still waiting are sent at once, so a bounded run loses none.
@@ -16,7 +16,7 @@
 namespace flowcast::stages {
 
 struct ProduceSettings {
-  std::string generator;
+  std::string generator;  // empty: the dataset has no source here (its records come from outside)
   std::string csv;
   int64_t loops = 1;
   double rate = 200;
@@ -27,6 +27,9 @@ struct ProduceSettings {
   std::string cities, streets;  // realty: hflabs/city and street-stem CSVs
   double request_share = 0.2;   // realty: share of price requests among the events
   static ProduceSettings parse(const ConfigNode& node, const DatasetSpec& dataset);
+  // False for a dataset of the user's own with neither a generator nor a CSV: `flowcast run`
+  // then runs without its produce stage, and `flowcast produce` refuses it.
+  bool has_source() const { return !generator.empty(); }
 };
 
 // Makes the event source the settings name. Throws ConfigError for an unknown generator;

@@ -163,5 +163,70 @@ TEST(CliConfig, ProducerThatCannotRunFailsAtStartUp) {
   }
 }
 
+// A dataset of the user's own, as docs/datasets.md describes: no built-in generator.
+std::string bikes_config(const testing::TempDir& dir) {
+  std::string path = dir.str() + "/bikes.yaml";
+  std::ofstream(path) << R"(
+datasets:
+  bikes:
+    key: id
+    event_time: at
+    target: minutes
+    fields:
+      id: string
+      at: timestamp
+      station: category
+      temp: float
+      minutes: {type: float, min: 0, max: 1000}
+    columns: {Номер: id, Время: at, Станция: station, Температура: temp, Минуты: minutes}
+    features:
+      - {name: temp, transform: numeric, input: temp}
+      - {name: hour, transform: hour, input: at}
+)";
+  return path;
+}
+
+TEST(CliConfig, OwnDatasetRunsWithoutAProducerOrReplaysItsCsv) {
+  testing::TempDir dir;
+  std::string config = bikes_config(dir);
+  std::vector<std::string> quiet = {"--no-status", "--no-serve"};
+  // No generator and no --csv: the other stages run and one line says where records come from.
+  Exit e = flowcast(concat(concat({"run", config, "--duration", "2s"}, quiet), isolated(dir)), dir);
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_NE(e.err.find("bikes: no built-in generator and no --csv, so no produce stage: send "
+                       "records to bikes.requests (requests), bikes.outcomes (outcomes) or "
+                       "bikes.observations (observations), or POST /v1/datasets/bikes/events"),
+            std::string::npos)
+      << e.err;
+  EXPECT_EQ(e.err.find("unknown generator"), std::string::npos) << e.err;
+
+  // `produce` alone has nothing to do: a start-up error.
+  e = flowcast(concat({"produce", config}, isolated(dir)), dir);
+  EXPECT_EQ(e.code, 2);
+  EXPECT_EQ(e.err, "flowcast: " + config +
+                       ": stages.produce.generator: dataset 'bikes' has no built-in generator: "
+                       "replay a CSV through its columns: with --csv FILE, or name a generator "
+                       "(produce taxi|realty|csv CONFIG)\n");
+
+  // --csv replays the file through the dataset's columns: mapping.
+  std::string csv = dir.str() + "/rides.csv";
+  {
+    std::ofstream out(csv);
+    out << "Номер,Время,Станция,Температура,Минуты\n";
+    for (int i = 0; i < 40; ++i)
+      out << "r" << i << ",2024-05-01 10:" << (10 + i) << ":00,S" << i % 3 << "," << 10 + i % 7
+          << "," << 5 + i % 11 << "\n";
+  }
+  e = flowcast(concat(concat({"run", config, "--csv", csv, "--limit", "40", "--rate", "2000",
+                              "--speedup", "100000"},
+                             quiet),
+                      isolated(dir)),
+               dir);
+  EXPECT_EQ(e.code, 0) << e.err;
+  e = flowcast(concat({"status", config}, isolated(dir)), dir);
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_NE(e.out.find("records 40, labelled 40"), std::string::npos) << e.out;
+}
+
 }  // namespace
 }  // namespace flowcast
