@@ -64,7 +64,11 @@ std::optional<int64_t> parse_timestamp_micros(std::string_view s) {
   if (!digits(s, 0, 4, year) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, month) ||
       s[7] != '-' || !digits(s, 8, 2, day))
     return std::nullopt;
-  if (month < 1 || month > 12 || day < 1 || day > 31) return std::nullopt;
+  // The month's own length: 2021-02-30 is refused, not read as 2 March.
+  static constexpr int kDays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (month < 1 || month > 12 || day < 1 || day > kDays[month - 1]) return std::nullopt;
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (month == 2 && day == 29 && !leap) return std::nullopt;
   size_t pos = 10;
   int64_t frac_micros = 0;
   if (pos < s.size() && (s[pos] == ' ' || s[pos] == 'T')) {

@@ -22,6 +22,15 @@ TEST(TimeUtil, RejectsMalformed) {
   }
 }
 
+// A day past the month's end is refused, not carried into the next month.
+TEST(TimeUtil, RejectsDaysTheMonthDoesNotHave) {
+  for (const char* bad : {"2021-02-30 10:00:00", "2021-02-29", "1900-02-29", "2021-04-31",
+                          "2021-06-31T00:00:00Z", "2021-11-31"})
+    EXPECT_FALSE(parse_timestamp_micros(bad).has_value()) << bad;
+  for (const char* good : {"2020-02-29", "2000-02-29 23:59:59", "2021-01-31", "2021-12-31"})
+    EXPECT_TRUE(parse_timestamp_micros(good).has_value()) << good;
+}
+
 TEST(TimeUtil, FormatRoundTrips) {
   int64_t t = *parse_timestamp_micros("2024-02-29 23:59:59.123456");
   EXPECT_EQ(format_timestamp_micros(t), "2024-02-29T23:59:59.123456Z");
