@@ -44,6 +44,11 @@ enum class LoadMode { kNow, kWhenUsed };
 // `params` are the dataset's model.params. Unknown learner: kInvalidArgument.
 Result<std::unique_ptr<Learner>> make_learner(const std::string& kind,
                                               const std::map<std::string, std::string>& params);
+// Fits a throwaway learner of `kind` with `params` on a few generated rows (one round), so that a
+// parameter the learner refuses (an unknown XGBoost objective, max_depth: banana, eta: -1, a
+// negative ridge lambda) fails at start-up rather than at the first training, minutes later.
+// kInvalidArgument naming the parameter. Takes a few milliseconds.
+Status check_learner(const std::string& kind, const std::map<std::string, std::string>& params);
 // Restores a learner saved by save(); checks that it expects `cols` features (with kWhenUsed,
 // when it is first used).
 Result<std::unique_ptr<Learner>> load_learner(const std::string& kind, const std::string& bytes,

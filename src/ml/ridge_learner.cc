@@ -12,12 +12,18 @@ RidgeLearner::RidgeLearner(std::map<std::string, std::string> params)
 Status RidgeLearner::fit(Matrix x, const float* y, Matrix, const float*) {
   if (x.rows == 0) return Status::invalid("no training rows");
   double lambda = 1.0;
-  if (auto it = params_.find("lambda"); it != params_.end()) {
+  // Other parameters are XGBoost's, kept when a dataset switches learners: ignored here.
+  for (const auto& [k, v] : params_) {
+    if (k != "lambda") continue;
+    size_t used = 0;
     try {
-      lambda = std::stod(it->second);
+      lambda = std::stod(v, &used);
     } catch (const std::exception&) {
-      return Status::invalid("model.params.lambda: expected a number, got '" + it->second + "'");
+      used = 0;
     }
+    if (used == 0 || used != v.size() || !std::isfinite(lambda))
+      return Status::invalid("model.params.lambda: expected a number, got '" + v + "'");
+    if (lambda < 0) return Status::invalid("model.params.lambda: must not be negative, got " + v);
   }
   const size_t n = x.rows, d = x.cols;
   mean_.assign(d, 0);

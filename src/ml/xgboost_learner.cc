@@ -14,8 +14,44 @@
 namespace flowcast::ml {
 namespace {
 
+// XGBGetLastError() as one line: without the "[12:00:00] ../src/file.cc:26: " prefixes and the
+// native stack trace, with "Objective candidate: x" lines folded into one list.
+std::string xgb_last_error() {
+  std::string_view all = XGBGetLastError();
+  if (size_t trace = all.find("Stack trace:"); trace != std::string_view::npos)
+    all = all.substr(0, trace);
+  std::string out, candidates;
+  size_t pos = 0;
+  while (pos < all.size()) {
+    size_t end = all.find('\n', pos);
+    if (end == std::string_view::npos) end = all.size();
+    std::string_view line = all.substr(pos, end - pos);
+    pos = end + 1;
+    if (!line.empty() && line.front() == '[') {
+      // "[hh:mm:ss] path:line: message"
+      if (size_t close = line.find("] "); close != std::string_view::npos) {
+        std::string_view rest = line.substr(close + 2);
+        size_t colon = rest.find(": ");
+        if (colon != std::string_view::npos && rest.substr(0, colon).find(' ') == std::string_view::npos)
+          line = rest.substr(colon + 2);
+      }
+    }
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.remove_suffix(1);
+    if (line.empty()) continue;
+    constexpr std::string_view kCandidate = "Objective candidate: ";
+    if (line.substr(0, kCandidate.size()) == kCandidate) {
+      candidates += (candidates.empty() ? "" : ", ") + std::string(line.substr(kCandidate.size()));
+      continue;
+    }
+    out += (out.empty() ? "" : "; ") + std::string(line);
+  }
+  if (!candidates.empty()) out += " (expected one of: " + candidates + ")";
+  return out.empty() ? "unknown error" : out;
+}
+
 Status xgb_error(const char* what) {
-  return Status::internal(std::string("xgboost ") + what + ": " + XGBGetLastError());
+  return Status::internal(std::string("xgboost ") + what + ": " + xgb_last_error());
 }
 
 // RAII owner of a DMatrixHandle.
@@ -45,6 +81,25 @@ const std::map<std::string, std::string> kDefaults = {
     {"eta", "0.1"}, {"subsample", "0.8"}, {"colsample_bytree", "0.8"}, {"min_child_weight", "5"},
     {"verbosity", "0"}};
 
+// flowcast's own parameters: rounds and early_stopping_rounds, whole numbers.
+Status read_rounds(const std::map<std::string, std::string>& params, int& rounds, int& patience) {
+  for (const auto& [k, v] : params) {
+    if (k != "rounds" && k != "early_stopping_rounds") continue;
+    size_t used = 0;
+    int n = 0;
+    try {
+      n = std::stoi(v, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != v.size())
+      return Status::invalid("model.params." + k + ": expected a whole number, got '" + v + "'");
+    (k == "rounds" ? rounds : patience) = n;
+  }
+  if (rounds < 1) return Status::invalid("model.params.rounds must be at least 1");
+  return Status();
+}
+
 }  // namespace
 
 struct XgboostLearner::Booster {
@@ -61,17 +116,10 @@ XgboostLearner::~XgboostLearner() = default;
 Status XgboostLearner::fit(Matrix train, const float* y, Matrix validation, const float* y_val) {
   if (train.rows == 0) return Status::invalid("no training rows");
   int rounds = 300, patience = 30;
+  FC_RETURN_IF_ERROR(read_rounds(params_, rounds, patience));
   std::map<std::string, std::string> params = kDefaults;
-  for (const auto& [k, v] : params_) {
-    try {
-      if (k == "rounds") rounds = std::stoi(v);
-      else if (k == "early_stopping_rounds") patience = std::stoi(v);
-      else params[k] = v;
-    } catch (const std::exception&) {
-      return Status::invalid("model.params." + k + ": expected a whole number, got '" + v + "'");
-    }
-  }
-  if (rounds < 1) return Status::invalid("model.params.rounds must be at least 1");
+  for (const auto& [k, v] : params_)
+    if (k != "rounds" && k != "early_stopping_rounds") params[k] = v;
   // Training shares the machine with the stages that score the stream: leave them a core.
   if (!params.count("nthread")) {
     unsigned cores = std::thread::hardware_concurrency();
@@ -88,14 +136,18 @@ Status XgboostLearner::fit(Matrix train, const float* y, Matrix validation, cons
   if (XGBoosterCreate(cache, has_val ? 2 : 1, &booster->h) != 0) return xgb_error("create");
   for (const auto& [k, v] : params)
     if (XGBoosterSetParam(booster->h, k.c_str(), v.c_str()) != 0)
-      return Status::invalid("model.params." + k + ": " + XGBGetLastError());
+      return Status::invalid("model.params." + k + ": " + xgb_last_error());
 
   double best = std::numeric_limits<double>::infinity();
   int best_round = rounds - 1;
   const char* names[1] = {"val"};
   DMatrixHandle evals[1] = {dval.get()};
   for (int it = 0; it < rounds; ++it) {
-    if (XGBoosterUpdateOneIter(booster->h, it, dtrain.get()) != 0) return xgb_error("training");
+    if (XGBoosterUpdateOneIter(booster->h, it, dtrain.get()) != 0) {
+      // XGBoost reads its parameters at the first round: a failure there is a bad parameter.
+      if (it == 0) return Status::invalid("model.params: " + xgb_last_error());
+      return xgb_error("training");
+    }
     if (!has_val) continue;
     const char* out = nullptr;
     if (XGBoosterEvalOneIter(booster->h, it, evals, names, 1, &out) != 0) return xgb_error("eval");
@@ -177,7 +229,7 @@ Status XgboostLearner::load(const std::string& bytes, size_t cols) {
   auto booster = std::make_unique<Booster>();
   if (XGBoosterCreate(nullptr, 0, &booster->h) != 0) return xgb_error("create");
   if (XGBoosterLoadModelFromBuffer(booster->h, bytes.data(), bytes.size()) != 0)
-    return Status::invalid(std::string("the XGBoost model does not load: ") + XGBGetLastError());
+    return Status::invalid("the XGBoost model does not load: " + xgb_last_error());
   bst_ulong features = 0;
   if (XGBoosterGetNumFeature(booster->h, &features) != 0) return xgb_error("num_feature");
   if (features != cols)
@@ -203,6 +255,29 @@ Result<std::unique_ptr<Learner>> make_learner(const std::string& kind,
   if (kind == "xgboost") return std::unique_ptr<Learner>(std::make_unique<XgboostLearner>(params));
   if (kind == "ridge") return std::unique_ptr<Learner>(std::make_unique<RidgeLearner>(params));
   return Status::invalid("unknown learner '" + kind + "' (expected xgboost or ridge)");
+}
+
+Status check_learner(const std::string& kind, const std::map<std::string, std::string>& params) {
+  std::map<std::string, std::string> one_round = params;
+  if (kind == "xgboost") {
+    int rounds = 300, patience = 30;
+    FC_RETURN_IF_ERROR(read_rounds(params, rounds, patience));
+    one_round["rounds"] = "1";
+    one_round["nthread"] = "1";
+  }
+  FC_ASSIGN_OR_RETURN(auto learner, make_learner(kind, one_round));
+  // Labels in (0, 1) suit every regression objective (logistic and gamma included).
+  constexpr size_t kRows = 32, kCols = 2;
+  float x[kRows * kCols], y[kRows];
+  for (size_t i = 0; i < kRows; ++i) {
+    x[i * kCols] = float(i % 7);
+    x[i * kCols + 1] = float(i % 5);
+    y[i] = 0.25f + 0.5f * float(i) / float(kRows);
+  }
+  Status s = learner->fit(Matrix{x, kRows, kCols}, y, Matrix{}, nullptr);
+  if (!s.ok() && s.code() != StatusCode::kInvalidArgument)
+    return Status::invalid("model.params: " + s.message());
+  return s;
 }
 
 Result<std::unique_ptr<Learner>> load_learner(const std::string& kind, const std::string& bytes,

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <cmath>
 #include <random>
 
@@ -85,6 +87,34 @@ TEST(Learner, BadParametersAreReported) {
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("max_depth"), std::string::npos);
   EXPECT_FALSE(make_learner("forest", {}).ok());
+}
+
+// check_learner refuses at start-up what training would refuse minutes later, in one line that
+// names the parameter and carries none of XGBoost's native stack trace.
+TEST(Learner, CheckRefusesWhatTrainingWouldRefuse) {
+  EXPECT_TRUE(check_learner("xgboost", {}).ok());
+  EXPECT_TRUE(check_learner("xgboost", {{"objective", "reg:gamma"}, {"max_depth", "4"}}).ok());
+  EXPECT_TRUE(check_learner("xgboost", {{"objective", "binary:logistic"}}).ok());
+  EXPECT_TRUE(check_learner("ridge", {{"lambda", "0.5"}}).ok());
+  struct Bad {
+    const char* kind;
+    std::map<std::string, std::string> params;
+    const char* names;
+  };
+  for (const Bad& b : {Bad{"xgboost", {{"objective", "reg:bogus"}}, "reg:bogus"},
+                       Bad{"xgboost", {{"max_depth", "banana"}}, "max_depth"},
+                       Bad{"xgboost", {{"eta", "-1"}}, "-1"},
+                       Bad{"xgboost", {{"rounds", "many"}}, "rounds"},
+                       Bad{"ridge", {{"lambda", "-1"}}, "lambda"},
+                       Bad{"ridge", {{"lambda", "1x"}}, "lambda"},
+                       Bad{"forest", {}, "forest"}}) {
+    Status s = check_learner(b.kind, b.params);
+    ASSERT_FALSE(s.ok()) << b.names;
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.to_string();
+    EXPECT_NE(s.message().find(b.names), std::string::npos) << s.message();
+    EXPECT_EQ(s.message().find("Stack trace"), std::string::npos) << s.message();
+    EXPECT_EQ(s.message().find('\n'), std::string::npos) << s.message();
+  }
 }
 
 }  // namespace
