@@ -199,9 +199,9 @@ Result<std::unique_ptr<CsvRecordReader>> CsvRecordReader::open(const std::string
   r->need_target_ = need_target;
   std::vector<std::string> header;
   if (!r->csv_->next(header)) return Status::invalid(path + ": the file is empty (no header row)");
-  std::vector<bool> seen(spec.fields().size(), false);
   if (!header.empty() && header[0].starts_with("\xEF\xBB\xBF")) header[0].erase(0, 3);  // BOM
   bool header_utf8 = true;
+  std::vector<size_t> field_column(spec.fields().size(), 0);  // 1-based column feeding each field
   for (auto& h : header) {
     header_utf8 = header_utf8 && valid_utf8(h);
     const ColumnMapping* mapping = nullptr;
@@ -213,14 +213,26 @@ Result<std::unique_ptr<CsvRecordReader>> CsvRecordReader::open(const std::string
     int idx = mapping ? spec.field_index(mapping->field) : renamed_away ? -1 : spec.field_index(h);
     r->column_field_.push_back(idx);
     r->column_mapping_.push_back(mapping);
-    if (idx >= 0) seen[size_t(idx)] = true;
+    if (idx < 0) continue;
+    // Two columns feeding one field: which one wins would be an accident of their order.
+    const size_t column = r->column_field_.size();
+    if (const size_t first = field_column[size_t(idx)]; first != 0) {
+      const std::string& other = header[first - 1];
+      if (other == h)
+        return Status::invalid(path + ": duplicate column '" + h + "' (columns " +
+                               std::to_string(first) + " and " + std::to_string(column) + ")");
+      return Status::invalid(path + ": columns '" + other + "' (column " + std::to_string(first) +
+                             ") and '" + h + "' (column " + std::to_string(column) +
+                             ") both map to field '" + spec.field(idx).name + "'");
+    }
+    field_column[size_t(idx)] = column;
   }
   for (size_t i = 0; i < spec.fields().size(); ++i) {
     const auto& f = spec.fields()[i];
     bool needed = static_cast<int>(i) == spec.key_index() ||
                   (f.role == FieldRole::kRequest && f.required) ||
                   (need_target && static_cast<int>(i) == spec.target_index());
-    if (needed && !seen[i]) {
+    if (needed && field_column[i] == 0) {
       std::string column = f.name;
       for (const auto& m : spec.columns())
         if (m.field == f.name) column = m.column;

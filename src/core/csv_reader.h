@@ -56,7 +56,9 @@ class CsvRecordReader {
  public:
   // Reads the header and maps columns to fields through the dataset's `columns:` section (other
   // columns map to the field of the same name); fails naming the first required field (key,
-  // event time, target when `need_target`, required request fields) that has no column.
+  // event time, target when `need_target`, required request fields) that has no column, and when
+  // two columns would feed one field ("duplicate column 'rooms' (columns 5 and 16)"). Columns
+  // that feed no field are ignored, duplicated or not.
   static Result<std::unique_ptr<CsvRecordReader>> open(const std::string& path,
                                                        const DatasetSpec& spec, bool need_target);
   // Next record; false at end. A row that does not parse sets `error` (with the line number in

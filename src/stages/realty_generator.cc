@@ -1,5 +1,6 @@
 #include "stages/realty_generator.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -26,15 +27,22 @@ double district_factor(const std::string& d) {
   return it == k.end() ? 1.0 : it->second;
 }
 
+// The column of each name in the header; fails when a `needed` column is missing, or when a
+// needed or `optional` one appears twice.
 Result<std::map<std::string, size_t>> header_index(CsvReader& csv, const std::string& path,
-                                                   const std::vector<const char*>& needed) {
+                                                   const std::vector<const char*>& needed,
+                                                   const std::vector<const char*>& optional = {}) {
   std::vector<std::string> header;
   if (!csv.next(header)) return Status::invalid(path + ": the file is empty");
+  if (header[0].starts_with("\xEF\xBB\xBF")) header[0].erase(0, 3);  // BOM
   std::map<std::string, size_t> idx;
   for (size_t i = 0; i < header.size(); ++i) {
-    std::string h = header[i];
-    if (h.size() >= 3 && static_cast<unsigned char>(h[0]) == 0xEF) h = h.substr(3);  // BOM
-    idx[h] = i;
+    const std::string& h = header[i];
+    auto [it, added] = idx.emplace(h, i);
+    if (!added && (std::find(needed.begin(), needed.end(), h) != needed.end() ||
+                   std::find(optional.begin(), optional.end(), h) != optional.end()))
+      return Status::invalid(path + ": duplicate column '" + h + "' (columns " +
+                             std::to_string(it->second + 1) + " and " + std::to_string(i + 1) + ")");
   }
   std::string missing;
   for (const char* n : needed)
@@ -52,7 +60,8 @@ Result<std::map<std::string, size_t>> header_index(CsvReader& csv, const std::st
 Result<std::vector<RealtyCity>> load_cities(const std::string& path) {
   FC_ASSIGN_OR_RETURN(auto csv, CsvReader::open(path));
   FC_ASSIGN_OR_RETURN(auto idx, header_index(*csv, path, {"federal_district", "region", "city",
-                                                          "geo_lat", "geo_lon", "population"}));
+                                                          "geo_lat", "geo_lon", "population"},
+                                                {"settlement"}));
   std::vector<RealtyCity> out;
   std::vector<std::string> cells;
   while (csv->next(cells)) {

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "core/config.h"
 #include "support/test_support.h"
 
 namespace flowcast {
@@ -238,6 +239,45 @@ TEST(CsvRecordReader, ReadsAWindowsFile) {
   EXPECT_DOUBLE_EQ(rec.number(spec.target_index()), 4);
   EXPECT_EQ((*r)->line(), 4);
   EXPECT_FALSE((*r)->next(rec, err));
+}
+
+TEST(CsvRecordReader, TwoColumnsForOneFieldFailBeforeReading) {
+  testing::TempDir dir;
+  std::string path = dir.str() + "/t.csv";
+  const DatasetSpec spec = testing::tiny_dataset();
+  // Columns that feed no field may repeat (here two unnamed trailing columns and two 'note's).
+  std::ofstream(path) << "id,note,ts,x,y,note,,\na,,2016-01-01 10:00:00,1,2,,,\n";
+  auto r = CsvRecordReader::open(path, spec, true);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+
+  std::ofstream(path) << "id,ts,x,n,y,cat,n\na,2016-01-01 10:00:00,1,2,3,c,4\n";
+  r = CsvRecordReader::open(path, spec, true);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), path + ": duplicate column 'n' (columns 4 and 7)");
+
+  std::ofstream(path) << "id,ts,x,y,x\na,2016-01-01 10:00:00,1,2,3\n";
+  r = CsvRecordReader::open(path, spec, true);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), path + ": duplicate column 'x' (columns 3 and 5)");
+
+  const DatasetSpec mapped = Config::parse(R"(
+datasets:
+  tiny:
+    key: id
+    event_time: ts
+    target: y
+    fields: {id: string, ts: timestamp, x: float, y: float}
+    columns: {Price: y, Cost: y}
+    features: [{transform: numeric, input: x}]
+)",
+                                           {})
+                                 .datasets()
+                                 .front();
+  std::ofstream(path) << "id,ts,x,Price,Cost\na,2016-01-01 10:00:00,0,1,2\n";
+  r = CsvRecordReader::open(path, mapped, true);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            path + ": columns 'Price' (column 4) and 'Cost' (column 5) both map to field 'y'");
 }
 
 }  // namespace

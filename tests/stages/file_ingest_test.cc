@@ -236,5 +236,22 @@ TEST(FileIngest, WindowsLineEndingsLoad) {
   }
 }
 
+// Two 'rooms' columns: which one would load is an accident of their order, so nothing loads.
+TEST(FileIngest, DuplicateColumnFailsBeforeLoading) {
+  testing::TempDir dir;
+  Config config = Config::parse(kYaml, {"store=sqlite:" + dir.str() + "/db"});
+  auto store = cli::open_store(config);
+  ASSERT_TRUE(store.ok());
+  std::string csv = dir.str() + "/dup.csv";
+  std::ofstream(csv) << "Номер,Город,rooms,Площадь,Цена (тыс),Дата,rooms\n"
+                        "a1,Казань,2,54,6150,03.02.2024,3\n";
+  std::atomic<int> stop{0};
+  auto summary =
+      ingest_file(config.dataset("flats"), **store, {csv, dir.str() + "/r.csv", 10, false}, stop);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.status().message(), csv + ": duplicate column 'rooms' (columns 3 and 7)");
+  EXPECT_EQ((*store)->stats(config.dataset("flats"))->records, 0);
+}
+
 }  // namespace
 }  // namespace flowcast::stages

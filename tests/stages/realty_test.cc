@@ -77,6 +77,20 @@ TEST(RealtyGenerator, ACityFileWithoutTheColumnsNamesThem) {
       << c.status().message();
 }
 
+TEST(RealtyGenerator, ADuplicatedColumnInACityOrStreetFileIsNamed) {
+  testing::TempDir dir;
+  std::string path = dir.str() + "/cities.csv";
+  std::ofstream(path) << "federal_district,region,city,geo_lat,geo_lon,population,geo_lat\n"
+                         "Приволжский,Татарстан,Казань,55.79,49.12,1257391,0\n";
+  auto c = load_cities(path);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(), path + ": duplicate column 'geo_lat' (columns 4 and 7)");
+  std::ofstream(path) << "street_stem,osm_count,osm_count\nЛенина,10,20\n";
+  auto s = load_streets(path);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(), path + ": duplicate column 'osm_count' (columns 2 and 3)");
+}
+
 TEST(RealtyModel, MapeIsCloseToTheNoiseFloor) {
   Config config = realty_config();
   const DatasetSpec& ds = config.dataset("realty");
