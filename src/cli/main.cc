@@ -139,6 +139,10 @@ int64_t parse_duration_option(const std::string& text, const char* name) {
 
 int predict_once(const Config& config, const std::vector<std::string>& datasets,
                  const std::string& json) {
+  // An empty --once (an unset shell variable, say) must not fall through to the streaming stage.
+  if (json.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw ConfigError("--once", "the record is empty: give one JSON object, e.g. --once "
+                                "'{\"field\": value, ...}'");
   if (config.datasets().size() > 1 && datasets.size() != 1)
     throw ConfigError("--dataset", "--once needs --dataset NAME when the configuration has several");
   const DatasetSpec& ds = datasets.empty() ? config.datasets().front() : config.dataset(datasets[0]);
@@ -434,7 +438,7 @@ int main_impl(int argc, char** argv) {
       }
       return rc;
     }
-    if (app.got_subcommand(single["predict"]) && !once_json.empty())
+    if (app.got_subcommand(single["predict"]) && single["predict"]->get_option("--once")->count() > 0)
       return predict_once(load_config(common, {}), common.datasets, once_json);
     for (const auto& [name, cmd] : single) {
       if (app.got_subcommand(cmd)) {
@@ -443,7 +447,11 @@ int main_impl(int argc, char** argv) {
       }
     }
   } catch (const ConfigError& e) {
-    std::fprintf(stderr, "flowcast: %s: %s\n", common.config_path.c_str(), e.what());
+    // A flag's mistake is the command line's, not the file's: no file name in front of it.
+    if (e.path().rfind("--", 0) == 0)
+      std::fprintf(stderr, "flowcast: %s\n", e.what());
+    else
+      std::fprintf(stderr, "flowcast: %s: %s\n", common.config_path.c_str(), e.what());
     return 2;
   }
   return 2;

@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "core/json_writer.h"
 #include "support/test_support.h"
 
 namespace flowcast {
@@ -226,6 +228,56 @@ TEST(CliConfig, OwnDatasetRunsWithoutAProducerOrReplaysItsCsv) {
   e = flowcast(concat({"status", config}, isolated(dir)), dir);
   EXPECT_EQ(e.code, 0) << e.err;
   EXPECT_NE(e.out.find("records 40, labelled 40"), std::string::npos) << e.out;
+}
+
+// A tiny price dataset with a ridge model (fast to train), and a CSV of its labelled rows.
+std::string flats_config(const testing::TempDir& dir) {
+  std::string path = dir.str() + "/flats.yaml";
+  std::ofstream(path) << R"(
+datasets:
+  flats:
+    key: id
+    event_time: at
+    target: price
+    fields: {id: string, at: timestamp, area: float, price: float}
+    features:
+      - {name: area, transform: numeric, input: area}
+    model: {learner: ridge, baseline: 5000000}
+)";
+  std::ofstream csv(dir.str() + "/flats.csv");
+  csv << "id,at,area,price\n";
+  for (int i = 0; i < 60; ++i)
+    csv << "f" << i << ",2024-01-0" << 1 + i % 9 << " 12:00:00," << 30 + i << ","
+        << 3123457.25 + 101234.5 * i + (i % 3) * 20000.75 << "\n";
+  return path;
+}
+
+// A number as the HTTP API writes it.
+std::string http_number(double v) {
+  std::string out;
+  JsonWriter(out).value(v);
+  return out;
+}
+
+// The number after "prediction": in a line of JSON.
+std::string prediction_text(const std::string& line) {
+  auto at = line.find("\"prediction\":");
+  if (at == std::string::npos) return "";
+  at += 13;
+  return line.substr(at, line.find_first_of(",}", at) - at);
+}
+
+TEST(CliConfig, PredictOnceRefusesAnEmptyRecord) {
+  testing::TempDir dir;
+  std::string config = flats_config(dir);
+  for (const char* record : {"", "  "}) {
+    Exit e = flowcast(concat({"predict", config, "--once", record}, isolated(dir)), dir, 20);
+    EXPECT_EQ(e.code, 2) << e.err;
+    EXPECT_EQ(e.err,
+              "flowcast: --once: the record is empty: give one JSON object, e.g. --once "
+              "'{\"field\": value, ...}'\n");
+    EXPECT_TRUE(wrote_nothing(dir));
+  }
 }
 
 }  // namespace
