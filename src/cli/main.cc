@@ -15,8 +15,10 @@
 
 #include "core/config_error.h"
 #include "core/json_codec.h"
+#include "core/json_writer.h"
 #include "core/log.h"
 #include "core/time_util.h"
+#include "ml/model.h"
 #include "stages/file_ingest.h"
 #include "stages/pipeline.h"
 #include "stages/produce_stage.h"
@@ -168,16 +170,59 @@ int predict_once(const Config& config, const std::vector<std::string>& datasets,
                  d.message().c_str());
     return 2;
   }
-  stages::ServingModel model(ds, *b.store);
-  model.refresh();
   const Record* p = &rec;
   double out = 0;
-  if (Status s = model.predict(std::span<const Record* const>(&p, 1), &out); !s.ok()) {
-    std::fprintf(stderr, "flowcast: %s\n", s.to_string().c_str());
+  int64_t version = 0;
+  Status scored;
+  // The active model, loaded as the predict stage loads it. The stage keeps serving what it has
+  // when a new version is refused; a one-shot answer from a model other than the active one
+  // would mislead, so a refusal is this command's failure.
+  auto active = b.store->active_model(ds.name());
+  if (!active.ok()) {
+    std::fprintf(stderr, "flowcast: reading the model registry: %s\n",
+                 active.status().to_string().c_str());
     return 1;
   }
-  std::printf("{\"dataset\":\"%s\",\"prediction\":%.6g,\"model_version\":%lld}\n", ds.name().c_str(),
-              out, static_cast<long long>(model.version()));
+  if (active->has_value()) {
+    version = (*active)->version;
+    auto bytes = b.store->load_artifact(ds.name(), version);
+    if (!bytes.ok()) {
+      std::fprintf(stderr, "flowcast: cannot read model v%lld of '%s': %s\n", (long long)version,
+                   ds.name().c_str(), bytes.status().to_string().c_str());
+      return 1;
+    }
+    auto model = ml::Model::load(*bytes, ds);
+    if (!model.ok()) {
+      std::fprintf(stderr, "flowcast: the active model v%lld of '%s' does not fit this configuration: %s\n",
+                   (long long)version, ds.name().c_str(), model.status().message().c_str());
+      return 1;
+    }
+    (*model)->set_version(version);
+    scored = (*model)->predict(std::span<const Record* const>(&p, 1), &out);
+  } else {
+    stages::ServingModel baseline(ds, *b.store);
+    baseline.refresh();
+    scored = baseline.predict(std::span<const Record* const>(&p, 1), &out);
+    auto targets = b.store->recent_targets(ds, 1);
+    bool from_data = targets.ok() && !targets->empty();
+    std::fprintf(stderr, "flowcast: no model of '%s' is active yet: version 0 answered, %s\n",
+                 ds.name().c_str(),
+                 from_data ? "the median of the recent stored targets"
+                           : "model.baseline (no targets are stored yet)");
+  }
+  if (!scored.ok()) {
+    std::fprintf(stderr, "flowcast: %s\n", scored.to_string().c_str());
+    return 1;
+  }
+  // The same number formatting as the HTTP API: shortest text that reads back exactly.
+  std::string line;
+  JsonWriter w(line);
+  w.begin_object();
+  w.field("dataset", std::string_view(ds.name()));
+  w.field("prediction", out);
+  w.field("model_version", version);
+  w.end_object();
+  std::printf("%s\n", line.c_str());
   return 0;
 }
 

@@ -280,5 +280,53 @@ TEST(CliConfig, PredictOnceRefusesAnEmptyRecord) {
   }
 }
 
+TEST(CliConfig, PredictOnceSaysWhichModelAnsweredAndPrintsFullPrecision) {
+  testing::TempDir dir;
+  std::string config = flats_config(dir);
+  const std::string record = R"({"at":"2024-02-01 10:00:00","area":54})";
+  // No model yet: version 0 answers, and a note on stderr says so.
+  Exit e = flowcast(concat({"predict", config, "--once", record}, isolated(dir)), dir);
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_EQ(e.out, "{\"dataset\":\"flats\",\"prediction\":" + http_number(5000000) +
+                       ",\"model_version\":0}\n");
+  EXPECT_NE(e.err.find("flowcast: no model of 'flats' is active yet: version 0 answered, "
+                       "model.baseline (no targets are stored yet)\n"),
+            std::string::npos)
+      << e.err;
+
+  ASSERT_EQ(flowcast(concat({"ingest-file", dir.str() + "/flats.csv", config}, isolated(dir)), dir)
+                .code,
+            0);
+  e = flowcast(concat({"train", config, "--once", "--set", "stages.train.min_rows=10"},
+                      isolated(dir)),
+               dir);
+  ASSERT_EQ(e.code, 0) << e.err;
+  e = flowcast(concat({"predict", config, "--once", record}, isolated(dir)), dir);
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_NE(e.out.find("\"model_version\":1}"), std::string::npos) << e.out;
+  // The HTTP API's formatting: the shortest text that reads back exactly, not printf's %.6g.
+  std::string number = prediction_text(e.out);
+  ASSERT_FALSE(number.empty()) << e.out;
+  char six[32];
+  std::snprintf(six, sizeof six, "%.6g", std::stod(number));
+  EXPECT_EQ(number, http_number(std::stod(number))) << e.out;
+  EXPECT_NE(number, six) << e.out;
+  EXPECT_EQ(e.err.find("version 0"), std::string::npos) << e.err;
+
+  // The active model does not fit the configuration any more: the command fails with the reason
+  // instead of answering with the baseline.
+  e = flowcast(concat({"predict", config, "--once", record, "--set",
+                       "datasets.flats.fields.area=int"},
+                      isolated(dir)),
+               dir);
+  EXPECT_EQ(e.code, 1) << e.out;
+  EXPECT_EQ(e.out, "");
+  EXPECT_EQ(e.err.rfind("flowcast: the active model v1 of 'flats' does not fit this configuration: ",
+                        0),
+            0u)
+      << e.err;
+  EXPECT_TRUE(one_line(e.err)) << e.err;
+}
+
 }  // namespace
 }  // namespace flowcast
