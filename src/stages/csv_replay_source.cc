@@ -1,5 +1,7 @@
 #include "stages/csv_replay_source.h"
 
+#include <algorithm>
+
 #include "core/log.h"
 
 namespace flowcast::stages {
@@ -9,7 +11,29 @@ Result<std::unique_ptr<CsvReplaySource>> CsvReplaySource::open(const std::string
                                                                int64_t loops, int64_t limit) {
   auto src = std::unique_ptr<CsvReplaySource>(new CsvReplaySource(path, spec, loops, limit));
   FC_ASSIGN_OR_RETURN(src->reader_, CsvRecordReader::open(path, spec, true));
+  src->outcome_time_ = outcome_time_index(spec);
   return src;
+}
+
+int CsvReplaySource::outcome_time_index(const DatasetSpec& spec) {
+  for (size_t i = 0; i < spec.fields().size(); ++i) {
+    const FieldSpec& f = spec.fields()[i];
+    if (f.role == FieldRole::kOutcome && f.type == FieldType::kTimestamp &&
+        static_cast<int>(i) != spec.target_index())
+      return static_cast<int>(i);
+  }
+  return -1;
+}
+
+double CsvReplaySource::outcome_delay_s(const Record& r) const {
+  // The target is not a time in general (realty's is a price of millions of roubles), so only an
+  // outcome timestamp says when the outcome happened.
+  const int event = spec_.event_time_index();
+  if (outcome_time_ < 0 || event < 0 || !r.has(outcome_time_) || !r.has(event)) return 0;
+  const auto* at = std::get_if<int64_t>(&r.values[size_t(outcome_time_)]);
+  const auto* from = std::get_if<int64_t>(&r.values[size_t(event)]);
+  if (!at || !from) return 0;
+  return std::clamp(double(*at - *from) / 1e6, 0.0, kMaxOutcomeDelayS);
 }
 
 void CsvReplaySource::warn_encoding() {
@@ -24,17 +48,22 @@ bool CsvReplaySource::next(GeneratedEvent& out, int64_t) {
     Status err;
     if (!reader_->next(out.record, err)) {
       warn_encoding();  // a short file whose every row was not UTF-8
-      if (++loop_ >= loops_) return false;
+      // A pass that emitted nothing would be followed by more of the same.
+      if (++loop_ >= loops_ || emitted_ == 0) return false;
       auto reopened = CsvRecordReader::open(path_, spec_, true);
-      if (!reopened.ok()) return false;
+      if (!reopened.ok()) {
+        logger("produce")->error("{}: cannot replay it again: {}", path_, reopened.status().message());
+        return false;
+      }
       reader_ = std::move(reopened).value();
       continue;
     }
     if (!err.ok() || !out.record.has(spec_.target_index())) {
       ++skipped_;
-      if (skipped_ <= 10)
-        logger("produce")->warn("{}:{}: skipped: {}", path_, reader_->line(),
-                                err.ok() ? "no target" : err.message());
+      if (skipped_ <= kLoggedSkips)
+        logger("produce")->warn("{}:{}: skipped: {}{}", path_, reader_->line(),
+                                err.ok() ? "no target" : err.message(),
+                                skipped_ == kLoggedSkips ? " (further skipped rows are counted)" : "");
       warn_encoding();
       continue;
     }
@@ -43,7 +72,7 @@ bool CsvReplaySource::next(GeneratedEvent& out, int64_t) {
       out.record.values[size_t(spec_.key_index())] = out.record.key;
     }
     out.kind = GeneratedEvent::Kind::kRequestThenOutcome;
-    out.outcome_delay_s = out.record.number(spec_.target_index());
+    out.outcome_delay_s = outcome_delay_s(out.record);
     ++emitted_;
     return true;
   }
