@@ -41,23 +41,23 @@ struct Common {
   std::vector<std::string> datasets;
 };
 
-void add_common(CLI::App* cmd, Common& c, bool dataset_option = true) {
+void add_common(CLI::App* cmd, Common& c) {
   cmd->add_option("CONFIG", c.config_path, "Configuration file (see examples/taxi.yaml)")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--set", c.overrides,
                   "Override a configuration key, e.g. --set stages.produce.rate=500 (repeatable)");
-  if (dataset_option)
-    cmd->add_option("--dataset", c.datasets, "Run for this dataset only (repeatable; default: all)");
+  cmd->add_option("--dataset", c.datasets,
+                  "Only this dataset (repeatable; default: every dataset in the file)");
 }
 
 Config load_config(const Common& c, const std::vector<std::string>& extra) {
   std::vector<std::string> overrides = extra;
   overrides.insert(overrides.end(), c.overrides.begin(), c.overrides.end());
   Config config = Config::load(c.config_path, overrides);
-  // Whatever the command, a dataset that could never be trained or scored fails here, before
-  // anything is opened or written.
-  stages::Pipeline::validate_datasets(config);
+  // Whatever the command, an unknown --dataset name or a dataset that could never be trained or
+  // scored fails here, before anything is opened or written.
+  stages::Pipeline::validate_datasets(config, c.datasets);
   init_logging(config.log_level());
   return config;
 }
@@ -380,7 +380,7 @@ int main_impl(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "Show what the store holds: rows, models, latest quality");
   add_common(status, common);
   auto* check = app.add_subcommand("check", "Validate a configuration file and exit");
-  add_common(check, common, false);
+  add_common(check, common);
   BenchOptions bench_options;
   auto* bench = add_bench_command(app, bench_options);
 
@@ -444,11 +444,13 @@ int main_impl(int argc, char** argv) {
     }
     if (app.got_subcommand(check)) {
       Config config = load_config(common, {});
-      stages::Pipeline::validate(config, {"produce", "ingest", "train", "predict", "evaluate"});
+      stages::Pipeline::validate(config, {"produce", "ingest", "train", "predict", "evaluate"},
+                                 common.datasets);
       server::ServerSettings::parse(config.section("server"));
-      std::printf("%s: ok (%zu dataset%s, bus %s, store %s)\n", common.config_path.c_str(),
-                  config.datasets().size(), config.datasets().size() == 1 ? "" : "s",
-                  redact_url(config.bus_url()).c_str(), redact_url(config.store_url()).c_str());
+      const size_t n = selected_names(config, common.datasets).size();
+      std::printf("%s: ok (%zu dataset%s, bus %s, store %s)\n", common.config_path.c_str(), n,
+                  n == 1 ? "" : "s", redact_url(config.bus_url()).c_str(),
+                  redact_url(config.store_url()).c_str());
       return 0;
     }
     if (app.got_subcommand(status)) return show_status(load_config(common, {}), common.datasets);

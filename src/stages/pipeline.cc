@@ -64,20 +64,29 @@ Pipeline::Pipeline(const Config& config, bus::Bus& bus, store::Store& store,
 
 Pipeline::~Pipeline() = default;
 
-void Pipeline::validate_datasets(const Config& config) {
-  // The pipeline's own constructor holds the one table of transforms; building it unfitted is
-  // cheap and checks everything a spec can get wrong about its features.
-  for (const auto& ds : config.datasets()) ml::FeaturePipeline::from_spec(ds);
-}
+namespace {
 
-void Pipeline::validate(const Config& config, const std::vector<std::string>& stage_names,
-                        const std::vector<std::string>& datasets) {
-  validate_datasets(config);
+std::vector<const DatasetSpec*> select(const Config& config,
+                                       const std::vector<std::string>& datasets) {
   std::vector<const DatasetSpec*> selected;
   for (const auto& n : datasets) selected.push_back(&config.dataset(n));
   if (datasets.empty())
     for (const auto& d : config.datasets()) selected.push_back(&d);
-  for (const DatasetSpec* d : selected) {
+  return selected;
+}
+
+}  // namespace
+
+void Pipeline::validate_datasets(const Config& config, const std::vector<std::string>& datasets) {
+  // The pipeline's own constructor holds the one table of transforms; building it unfitted is
+  // cheap and checks everything a spec can get wrong about its features.
+  for (const DatasetSpec* ds : select(config, datasets)) ml::FeaturePipeline::from_spec(*ds);
+}
+
+void Pipeline::validate(const Config& config, const std::vector<std::string>& stage_names,
+                        const std::vector<std::string>& datasets) {
+  validate_datasets(config, datasets);
+  for (const DatasetSpec* d : select(config, datasets)) {
     const DatasetSpec& ds = *d;
     for (const auto& name : stage_names) {
       if (name == "produce") {

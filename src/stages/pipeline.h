@@ -48,7 +48,9 @@ class Pipeline {
   // dataset's feature pipeline can be built from its spec (a known transform, the right number
   // and type of inputs, valid parameters), so a typo in `features:` fails at start-up rather than
   // at the first training. Throws ConfigError naming the feature.
-  static void validate_datasets(const Config& config);
+  // `datasets`: the names to check (empty: all); an unknown name throws ConfigError.
+  static void validate_datasets(const Config& config,
+                                const std::vector<std::string>& datasets = {});
 
   // Creates the topics and tables the stages need; fails with the backend's reason.
   Status prepare();

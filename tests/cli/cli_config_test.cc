@@ -328,5 +328,41 @@ TEST(CliConfig, PredictOnceSaysWhichModelAnsweredAndPrintsFullPrecision) {
   EXPECT_TRUE(one_line(e.err)) << e.err;
 }
 
+TEST(CliConfig, UnknownDatasetNameIsAnErrorInEveryCommand) {
+  testing::TempDir dir;
+  const std::string realty = example("realty.yaml");
+  for (auto cmd : every_command(realty, dir)) {
+    cmd.insert(cmd.end(), {"--dataset", "nope"});
+    Exit e = flowcast(concat(cmd, isolated(dir)), dir);
+    std::string what = cmd[0] + " " + cmd[1];
+    EXPECT_EQ(e.code, 2) << what;
+    EXPECT_EQ(e.err, "flowcast: " + realty + ": datasets: no dataset named 'nope' (known: realty)\n")
+        << what;
+    EXPECT_TRUE(wrote_nothing(dir)) << what;
+  }
+}
+
+TEST(CliConfig, CheckTakesDataset) {
+  testing::TempDir dir;
+  // Two datasets, the second with a feature that cannot be built: check --dataset checks one.
+  std::string config = dir.str() + "/two.yaml";
+  std::ofstream(config) << slurp(flats_config(dir))
+                        << R"(  broken:
+    key: id
+    event_time: at
+    target: y
+    fields: {id: string, at: timestamp, y: float}
+    features: [{transform: ratios, input: at}]
+)";
+  Exit e = flowcast({"check", config, "--dataset", "flats"}, dir);
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_EQ(e.out.rfind(config + ": ok (1 dataset, ", 0), 0u) << e.out;
+  e = flowcast({"check", config}, dir);
+  EXPECT_EQ(e.code, 2);
+  EXPECT_NE(e.err.find("datasets.broken.features.0.transform: unknown transform 'ratios'"),
+            std::string::npos)
+      << e.err;
+}
+
 }  // namespace
 }  // namespace flowcast
