@@ -275,7 +275,33 @@ Status EvaluateStage::run(std::stop_token stop) {
           join(it->first, w.version, w.prediction, actual);
           release(w.origin);
         }
+        // The outcome itself may still come by (a replay, or ingest behind evaluate): it joins
+        // nothing new and must not wait join_ttl for a prediction.
+        recent_outcomes[it->first] = {actual, now};
+        recent_order.emplace_back(now, it->first);
         it = waiting_predictions.erase(it);
+      }
+      // Likewise an outcome still waiting may have had its predictions read before a restart
+      // (or joined from the store, above, before the restart): the store holds every prediction.
+      // Pairs already stored are not counted again.
+      for (auto it = waiting_outcomes.begin();
+           it != waiting_outcomes.end() && looked_up < settings_.batch_size;) {
+        const auto& [actual, origin] = it->second;
+        if (origin.arrived_ms > now - settings_.store_lookup_after_ms) {
+          ++it;
+          continue;
+        }
+        ++looked_up;
+        auto stored = ctx_.store.predictions_for(ds, it->first);
+        if (!stored.ok() || stored->empty()) {
+          ++it;
+          continue;
+        }
+        for (const auto& p : *stored) join(it->first, p.model_version, p.prediction, actual);
+        release(origin);
+        recent_outcomes[it->first] = {actual, now};
+        recent_order.emplace_back(now, it->first);
+        it = waiting_outcomes.erase(it);
       }
       int64_t expired = 0;
       for (auto it = waiting_predictions.begin(); it != waiting_predictions.end();) {

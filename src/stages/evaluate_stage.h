@@ -10,7 +10,8 @@
 // Settings (stages.evaluate): window (60s), publish_interval (5s), join_ttl (10m: how long an
 // unmatched prediction or outcome waits before it is dropped and counted as unjoined),
 // batch_size (5000), store_lookup_after (5s: a prediction waiting this long is joined with the
-// outcome the store holds, if ingest stored one; this covers outcomes read before a restart).
+// outcome the store holds, if ingest stored one, and an outcome waiting this long with the
+// predictions the store holds; this covers what was read before a restart).
 #pragma once
 
 #include "stages/stage.h"
