@@ -116,8 +116,10 @@ Status read_value(od::value& v, const FieldSpec& f, Value& out) {
         return Status();
       }
       std::string_view s;
-      if (type != od::json_type::string || v.get_string().get(s))
+      if (type != od::json_type::string)
         return field_error(f, std::string("expected a string, got ") + json_type_name(type));
+      if (auto err = v.get_string().get(s))  // a lone surrogate escape, say
+        return field_error(f, std::string("not a valid string: ") + sj::error_message(err));
       set_string(out, s);
       return Status();
     }
@@ -135,7 +137,9 @@ Status read_value(od::value& v, const FieldSpec& f, Value& out) {
       auto ts = parse_timestamp_micros(s);
       if (!ts)
         return field_error(f, "'" + std::string(s.substr(0, 40)) +
-                                  "' is not a timestamp (expected YYYY-MM-DD HH:MM:SS)");
+                                  "' is not a timestamp (expected YYYY-MM-DD, optionally with "
+                                  "HH:MM[:SS[.ffffff]] after a space or T, and Z or +HH:MM; "
+                                  "or seconds since 1970 as a number)");
       out = *ts;
       return Status();
     }
@@ -167,8 +171,10 @@ Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out,
   if (auto err = impl_->parser.iterate(scratch.data(), json.size(), scratch.size()).get(doc))
     return Status::invalid(std::string("invalid JSON: ") + sj::error_message(err));
   od::object obj;
-  if (doc.get_object().get(obj))
-    return Status::invalid("invalid JSON: expected an object");
+  if (auto err = doc.get_object().get(obj))
+    return Status::invalid(err == sj::INCORRECT_TYPE
+                               ? "invalid JSON: expected an object"
+                               : std::string("invalid JSON: ") + sj::error_message(err));
   size_t next_guess = 0;
 
   for (auto field_result : obj) {

@@ -51,6 +51,16 @@ TEST_F(JsonCodecTest, ErrorsNameTheFieldAndProblem) {
   EXPECT_NE(s.message().find("outside the allowed range"), std::string::npos);
   s = decode(R"({"id":"a","x":1})", RecordRole::kOutcome);
   EXPECT_EQ(s.message(), "missing required field 'y'");
+  // A string JSON cannot turn into UTF-8 (a lone surrogate) is not "a string, got a string".
+  s = decode(R"({"id":"a","ts":"2016-01-08","x":1,"cat":"\ud800"})");
+  EXPECT_NE(s.message().find("field 'cat': not a valid string"), std::string::npos) << s.message();
+  // A timestamp error names the forms that are accepted, the date-only one included.
+  s = decode(R"({"id":"a","ts":"08/01/2016","x":1})");
+  EXPECT_NE(s.message().find("YYYY-MM-DD, optionally"), std::string::npos) << s.message();
+  // A document cut short says so, not that it is not an object.
+  s = decode(R"({"id": )");
+  EXPECT_EQ(s.message().find("expected an object"), std::string::npos) << s.message();
+  EXPECT_EQ(decode("[1]").message(), "invalid JSON: expected an object");
 }
 
 TEST_F(JsonCodecTest, AKeyThatIsNotRequiredMayBeAbsent) {
