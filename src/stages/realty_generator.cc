@@ -1,11 +1,15 @@
 #include "stages/realty_generator.h"
 
 #include <algorithm>
+#include <cfloat>
+#include <charconv>
 #include <cmath>
 #include <map>
+#include <string_view>
 
 #include "core/config_error.h"
 #include "core/csv_reader.h"
+#include "core/utf8.h"
 
 namespace flowcast::stages {
 namespace {
@@ -27,78 +31,174 @@ double district_factor(const std::string& d) {
   return it == k.end() ? 1.0 : it->second;
 }
 
-// The column of each name in the header; fails when a `needed` column is missing, or when a
-// needed or `optional` one appears twice.
-Result<std::map<std::string, size_t>> header_index(CsvReader& csv, const std::string& path,
-                                                   const std::vector<const char*>& needed,
-                                                   const std::vector<const char*>& optional = {}) {
+// The header of a city or street file: the column of each name, and how many there are.
+struct Header {
+  std::map<std::string, size_t> index;
+  size_t columns = 0;
+  size_t operator[](const char* name) const { return index.at(name); }
+  bool has(const char* name) const { return index.count(name) != 0; }
+};
+
+// Reads the header; fails when a `needed` column is missing, or when a needed or `optional` one
+// appears twice.
+Result<Header> read_header(CsvReader& csv, const std::string& path,
+                           const std::vector<const char*>& needed,
+                           const std::vector<const char*>& optional = {}) {
   std::vector<std::string> header;
   if (!csv.next(header)) return Status::invalid(path + ": the file is empty");
   if (header[0].starts_with("\xEF\xBB\xBF")) header[0].erase(0, 3);  // BOM
-  std::map<std::string, size_t> idx;
+  Header h;
+  h.columns = header.size();
   for (size_t i = 0; i < header.size(); ++i) {
-    const std::string& h = header[i];
-    auto [it, added] = idx.emplace(h, i);
-    if (!added && (std::find(needed.begin(), needed.end(), h) != needed.end() ||
-                   std::find(optional.begin(), optional.end(), h) != optional.end()))
-      return Status::invalid(path + ": duplicate column '" + h + "' (columns " +
+    const std::string& name = header[i];
+    auto [it, added] = h.index.emplace(name, i);
+    if (!added && (std::find(needed.begin(), needed.end(), name) != needed.end() ||
+                   std::find(optional.begin(), optional.end(), name) != optional.end()))
+      return Status::invalid(path + ": duplicate column '" + name + "' (columns " +
                              std::to_string(it->second + 1) + " and " + std::to_string(i + 1) + ")");
   }
   std::string missing;
   for (const char* n : needed)
-    if (!idx.count(n)) missing += (missing.empty() ? "" : ", ") + std::string(n);
+    if (!h.has(n)) missing += (missing.empty() ? "" : ", ") + std::string(n);
   if (!missing.empty()) {
     std::string all;
     for (const char* n : needed) all += (all.empty() ? "" : ", ") + std::string(n);
     return Status::invalid(path + ": missing column(s) " + missing + " (expected columns: " + all + ")");
   }
-  return idx;
+  return h;
 }
+
+// One data row of a city or street file, for strict parsing: every failure names the file, the
+// line and the column. These files steer every generated event, so a bad value fails the load
+// instead of producing a stream of invalid events (a latitude of 999) or skewed picks (a weight
+// of 1e308).
+class Row {
+ public:
+  Row(const std::string& path, const CsvReader& csv, const Header& header,
+      const std::vector<std::string>& cells)
+      : path_(path), csv_(csv), header_(header), cells_(cells) {}
+
+  // Fails when the row is malformed (an unclosed quote, another number of cells than the header).
+  Status check_shape(const std::string& csv_error) const {
+    if (!csv_error.empty()) return Status::invalid(where() + csv_error);
+    if (cells_.size() != header_.columns)
+      return Status::invalid(where() + "expected " + std::to_string(header_.columns) +
+                             " columns, got " + std::to_string(cells_.size()));
+    return Status();
+  }
+  // The cell's text, without the spaces around it.
+  std::string_view cell(const char* column) const {
+    std::string_view s = cells_[header_[column]];
+    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+    while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+    return s;
+  }
+  // The text of `column`, which becomes a value of generated events: it must be UTF-8.
+  Result<std::string> text(const char* column) const {
+    std::string_view s = cell(column);
+    if (!valid_utf8(s))
+      return Status::invalid(where() + "column '" + column +
+                             "': not valid UTF-8 (is the file in another encoding, e.g. "
+                             "Windows-1251? convert it with iconv -f cp1251 -t utf-8)");
+    return std::string(s);
+  }
+  // A decimal number in [lo, hi] (above `lo` when `above_lo`), the whole cell: no hex, no inf
+  // or nan, nothing after it ("5 apples").
+  Result<double> number(const char* column, double lo, double hi, const char* what,
+                        bool above_lo = false) const {
+    std::string_view s = cell(column);
+    double v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::general);
+    if (s.empty() || ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v) ||
+        v < lo || v > hi || (above_lo && v == lo))
+      return fail(column, what);
+    return v;
+  }
+  Result<int64_t> whole(const char* column, int64_t lo, int64_t hi, const char* what) const {
+    std::string_view s = cell(column);
+    int64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v < lo || v > hi)
+      return fail(column, what);
+    return v;
+  }
+  std::string where() const { return path_ + ":" + std::to_string(csv_.line()) + ": "; }
+
+ private:
+  Status fail(const char* column, const char* what) const {
+    std::string_view s = cell(column);
+    return Status::invalid(where() + "column '" + column + "': expected " + what + ", got '" +
+                           (valid_utf8(s) ? std::string(utf8_prefix(s, 40)) : "(not UTF-8)") +
+                           "'");
+  }
+  const std::string& path_;
+  const CsvReader& csv_;
+  const Header& header_;
+  const std::vector<std::string>& cells_;
+};
 
 }  // namespace
 
 Result<std::vector<RealtyCity>> load_cities(const std::string& path) {
   FC_ASSIGN_OR_RETURN(auto csv, CsvReader::open(path));
-  FC_ASSIGN_OR_RETURN(auto idx, header_index(*csv, path, {"federal_district", "region", "city",
-                                                          "geo_lat", "geo_lon", "population"},
-                                                {"settlement"}));
+  FC_ASSIGN_OR_RETURN(const Header header,
+                      read_header(*csv, path, {"federal_district", "region", "city", "geo_lat",
+                                               "geo_lon", "population"},
+                                  {"settlement"}));
   std::vector<RealtyCity> out;
   std::vector<std::string> cells;
-  while (csv->next(cells)) {
-    if (cells.size() <= idx["population"]) continue;
+  std::string csv_error;
+  double weight_sum = 0;
+  while (csv->next(cells, &csv_error)) {
+    const Row row(path, *csv, header, cells);
+    FC_RETURN_IF_ERROR(row.check_shape(csv_error));
+    // A row without coordinates or population (a settlement the source has no figures for)
+    // cannot be priced, and is left out; a figure that is there must be right.
+    if (row.cell("geo_lat").empty() || row.cell("geo_lon").empty() ||
+        row.cell("population").empty())
+      continue;
     RealtyCity c;
-    c.region = cells[idx["region"]];
-    c.name = cells[idx["city"]];
-    if (c.name.empty() && idx.count("settlement")) c.name = cells[idx["settlement"]];
-    if (c.name.empty()) c.name = c.region;  // federal cities: Moscow, Saint Petersburg
-    c.district = cells[idx["federal_district"]];
-    try {
-      c.lat = std::stod(cells[idx["geo_lat"]]);
-      c.lon = std::stod(cells[idx["geo_lon"]]);
-      c.population = std::stoll(cells[idx["population"]]);
-    } catch (const std::exception&) {
-      continue;  // a row without coordinates or population cannot be priced
+    FC_ASSIGN_OR_RETURN(c.region, row.text("region"));
+    FC_ASSIGN_OR_RETURN(c.name, row.text("city"));
+    if (c.name.empty() && header.has("settlement")) {
+      FC_ASSIGN_OR_RETURN(c.name, row.text("settlement"));
     }
-    if (c.population <= 0 || c.name.empty()) continue;
+    if (c.name.empty()) c.name = c.region;  // federal cities: Moscow, Saint Petersburg
+    if (c.name.empty()) continue;
+    FC_ASSIGN_OR_RETURN(c.district, row.text("federal_district"));
+    FC_ASSIGN_OR_RETURN(c.lat, row.number("geo_lat", -90, 90, "a latitude between -90 and 90"));
+    FC_ASSIGN_OR_RETURN(c.lon,
+                        row.number("geo_lon", -180, 180, "a longitude between -180 and 180"));
+    FC_ASSIGN_OR_RETURN(c.population, row.whole("population", 1, 1'000'000'000,
+                                                "a whole number of people, 1 to 1,000,000,000"));
+    weight_sum += std::pow(double(c.population), 0.7);
     out.push_back(std::move(c));
   }
   if (out.empty()) return Status::invalid(path + ": no usable city rows");
+  if (!std::isfinite(weight_sum)) return Status::invalid(path + ": the populations' weights overflow");
   return out;
 }
 
 Result<std::vector<RealtyStreet>> load_streets(const std::string& path) {
   FC_ASSIGN_OR_RETURN(auto csv, CsvReader::open(path));
-  FC_ASSIGN_OR_RETURN(auto idx, header_index(*csv, path, {"street_stem", "osm_count"}));
+  FC_ASSIGN_OR_RETURN(const Header header, read_header(*csv, path, {"street_stem", "osm_count"}));
   std::vector<RealtyStreet> out;
   std::vector<std::string> cells;
-  while (csv->next(cells)) {
-    if (cells.size() <= std::max(idx["street_stem"], idx["osm_count"])) continue;
-    try {
-      double w = std::stod(cells[idx["osm_count"]]);
-      if (w > 0 && !cells[idx["street_stem"]].empty())
-        out.push_back({cells[idx["street_stem"]], w});
-    } catch (const std::exception&) {
-    }
+  std::string csv_error;
+  double weight_sum = 0;
+  while (csv->next(cells, &csv_error)) {
+    const Row row(path, *csv, header, cells);
+    FC_RETURN_IF_ERROR(row.check_shape(csv_error));
+    if (row.cell("street_stem").empty()) continue;  // no street to name
+    RealtyStreet s;
+    FC_ASSIGN_OR_RETURN(s.name, row.text("street_stem"));
+    FC_ASSIGN_OR_RETURN(s.weight, row.number("osm_count", 0, DBL_MAX,
+                                             "a positive finite weight", /*above_lo=*/true));
+    weight_sum += s.weight;
+    if (!std::isfinite(weight_sum))
+      return Status::invalid(row.where() + "column 'osm_count': the weights' sum overflows (is " +
+                             "not a finite number); use smaller weights");
+    out.push_back(std::move(s));
   }
   if (out.empty()) return Status::invalid(path + ": no usable street rows");
   return out;

@@ -47,7 +47,13 @@ struct RealtyStreet {
 
 constexpr double kPriceNoiseSigma = 0.10;
 
-// Reads a city file; fails naming the expected columns when they are missing.
+// Read a city or street file. A file-level problem fails naming the file (a missing or duplicated
+// column, no usable row) and so does any bad value, naming the file, the line and the column
+// ("city.csv:7: column 'geo_lat': expected a latitude between -90 and 90, got '999'"):
+// coordinates must be decimal numbers in range, populations whole numbers from 1, street weights
+// finite numbers above 0 whose sum is finite, and names valid UTF-8. A row of the wrong number
+// of cells fails too. Rows without coordinates or population (cities) or without a name
+// (streets) are left out.
 Result<std::vector<RealtyCity>> load_cities(const std::string& path);
 Result<std::vector<RealtyStreet>> load_streets(const std::string& path);
 const std::vector<RealtyCity>& builtin_cities();

@@ -91,6 +91,83 @@ TEST(RealtyGenerator, ADuplicatedColumnInACityOrStreetFileIsNamed) {
   EXPECT_EQ(s.status().message(), path + ": duplicate column 'osm_count' (columns 2 and 3)");
 }
 
+// Every generated event takes its coordinates from a city row and its street from a weighted
+// pick: a bad value fails the load naming the file, the line and the column.
+TEST(RealtyGenerator, BadCityValuesFailTheLoadNamingLineAndColumn) {
+  testing::TempDir dir;
+  const std::string path = dir.str() + "/cities.csv";
+  const std::string header = "federal_district,region,city,geo_lat,geo_lon,population\n";
+  const std::string good = "Приволжский,Татарстан,Казань,55.79,49.12,1257391\n";
+  struct Case {
+    std::string row, error;
+  };
+  const std::vector<Case> cases = {
+      {"Южный,Адыгея,Майкоп,999,40.1,144055",
+       "column 'geo_lat': expected a latitude between -90 and 90, got '999'"},
+      {"Южный,Адыгея,Майкоп,nan,40.1,144055",
+       "column 'geo_lat': expected a latitude between -90 and 90, got 'nan'"},
+      {"Южный,Адыгея,Майкоп,44.6,-180.5,144055",
+       "column 'geo_lon': expected a longitude between -180 and 180, got '-180.5'"},
+      {"Южный,Адыгея,Майкоп,44.6,inf,144055",
+       "column 'geo_lon': expected a longitude between -180 and 180, got 'inf'"},
+      {"Южный,Адыгея,Майкоп,0x10,40.1,144055",
+       "column 'geo_lat': expected a latitude between -90 and 90, got '0x10'"},
+      {"Южный,Адыгея,Майкоп,44.6,40.1,5 apples",
+       "column 'population': expected a whole number of people, 1 to 1,000,000,000, got '5 "
+       "apples'"},
+      {"Южный,Адыгея,Майкоп,44.6,40.1,0",
+       "column 'population': expected a whole number of people, 1 to 1,000,000,000, got '0'"},
+      {"Южный,Адыгея,\xCC\xE0\xE9\xEA\xEE\xEF,44.6,40.1,144055",  // Майкоп in Windows-1251
+       "column 'city': not valid UTF-8 (is the file in another encoding, e.g. Windows-1251? "
+       "convert it with iconv -f cp1251 -t utf-8)"},
+      {"Южный,Адыгея,Майкоп,44.6,40.1", "expected 6 columns, got 5"},
+  };
+  for (const Case& c : cases) {
+    std::ofstream(path) << header << good << c.row << "\n" << good;
+    auto loaded = load_cities(path);
+    ASSERT_FALSE(loaded.ok()) << c.row;
+    EXPECT_EQ(loaded.status().message(), path + ":3: " + c.error);
+  }
+  // Spaces around a number are no error; a row without figures is left out.
+  std::ofstream(path) << header << good << "Южный,Адыгея,Майкоп, 44.6 ,40.1,144055\n"
+                      << "Южный,Адыгея,Нигде,,,\n";
+  auto loaded = load_cities(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  ASSERT_EQ(loaded->size(), 2u);
+  EXPECT_DOUBLE_EQ((*loaded)[1].lat, 44.6);
+}
+
+TEST(RealtyGenerator, BadStreetWeightsFailTheLoadNamingLineAndColumn) {
+  testing::TempDir dir;
+  const std::string path = dir.str() + "/streets.csv";
+  struct Case {
+    std::string rows, error;
+  };
+  const std::string expected = "column 'osm_count': expected a positive finite weight, got ";
+  const std::vector<Case> cases = {
+      {"Ленина,10\nМира,inf\n", "3: " + expected + "'inf'"},
+      {"Ленина,10\nМира,5 apples\n", "3: " + expected + "'5 apples'"},
+      {"Ленина,10\nМира,0x10\n", "3: " + expected + "'0x10'"},
+      {"Ленина,10\nМира,0\n", "3: " + expected + "'0'"},
+      {"Ленина,10\nМира,-3\n", "3: " + expected + "'-3'"},
+      {"Ленина,10\nМира,\n", "3: " + expected + "''"},
+      {"Ленина,1e308\nМира,1e308\n",
+       "3: column 'osm_count': the weights' sum overflows (is not a finite number); use smaller "
+       "weights"},
+  };
+  for (const Case& c : cases) {
+    std::ofstream(path) << "street_stem,osm_count\n" << c.rows;
+    auto loaded = load_streets(path);
+    ASSERT_FALSE(loaded.ok()) << c.rows;
+    EXPECT_EQ(loaded.status().message(), path + ":" + c.error);
+  }
+  std::ofstream(path) << "street_stem,osm_count\nЛенина,10\nМира,2.5\n,7\n";
+  auto loaded = load_streets(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  ASSERT_EQ(loaded->size(), 2u);
+  EXPECT_DOUBLE_EQ((*loaded)[1].weight, 2.5);
+}
+
 TEST(RealtyModel, MapeIsCloseToTheNoiseFloor) {
   Config config = realty_config();
   const DatasetSpec& ds = config.dataset("realty");
