@@ -383,12 +383,47 @@ int main_impl(int argc, char** argv) {
   add_common(check, common);
   BenchOptions bench_options;
   auto* bench = add_bench_command(app, bench_options);
+  std::string help_topic;
+  auto* help = app.add_subcommand("help", "Show this help, or a command's (flowcast help run)");
+  help->add_option("COMMAND", help_topic, "The command to explain");
 
+  // CLI11 reports a word that is no command as "A subcommand is required": name it instead.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string word = argv[1];
+    std::string names;
+    bool known = false;
+    for (const CLI::App* cmd : app.get_subcommands([](CLI::App*) { return true; })) {
+      known |= cmd->get_name() == word;
+      names += (names.empty() ? "" : ", ") + cmd->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "flowcast: unknown command '%s' (commands: %s; see flowcast --help)\n",
+                   word.c_str(), names.c_str());
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
+  }
+  if (app.got_subcommand(help)) {
+    // App::help() would describe the selected subcommand (help itself): format directly.
+    auto formatter = app.get_formatter();
+    if (help_topic.empty()) {
+      std::printf("%s", formatter->make_help(&app, "flowcast", CLI::AppFormatMode::Normal).c_str());
+      return 0;
+    }
+    for (const CLI::App* cmd : app.get_subcommands([](CLI::App*) { return true; }))
+      if (cmd->get_name() == help_topic && cmd != help) {
+        std::printf("%s", formatter->make_help(cmd, "flowcast " + help_topic,
+                                               CLI::AppFormatMode::Normal).c_str());
+        return 0;
+      }
+    std::fprintf(stderr, "flowcast: unknown command '%s' (see flowcast --help)\n",
+                 help_topic.c_str());
+    return 2;
   }
 
   std::signal(SIGINT, on_signal);

@@ -364,5 +364,29 @@ TEST(CliConfig, CheckTakesDataset) {
       << e.err;
 }
 
+TEST(CliConfig, HelpCommandAndUnknownCommand) {
+  testing::TempDir dir;
+  Exit e = flowcast({"help"}, dir);
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_EQ(e.out.rfind("flowcast: real-time machine-learning predictions", 0), 0u) << e.out;
+  for (const char* cmd : {"run", "produce", "ingest-file", "status", "check", "bench"})
+    EXPECT_NE(e.out.find(std::string("\n  ") + cmd + " "), std::string::npos) << cmd;
+
+  e = flowcast({"help", "produce"}, dir);
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_NE(e.out.find("Usage: flowcast produce"), std::string::npos) << e.out;
+
+  e = flowcast({"frobnicate"}, dir);
+  EXPECT_EQ(e.code, 2);
+  EXPECT_EQ(e.out, "");
+  EXPECT_TRUE(one_line(e.err)) << e.err;
+  EXPECT_EQ(e.err.rfind("flowcast: unknown command 'frobnicate' (commands: run, produce, ingest, "
+                        "train, predict, evaluate, ingest-file, serve, status, check, bench, help",
+                        0),
+            0u)
+      << e.err;
+  EXPECT_EQ(flowcast({"help", "frobnicate"}, dir).code, 2);
+}
+
 }  // namespace
 }  // namespace flowcast
