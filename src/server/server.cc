@@ -547,7 +547,8 @@ void Server::Impl::promote(const httplib::Request& req, httplib::Response& res) 
   int64_t version = -1;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
   const std::string unknown = "dataset '" + name + "' has no model version " + text;
-  if (ec != std::errc() || ptr != text.data() + text.size()) return send_error(res, 404, unknown);
+  if (ec != std::errc() || ptr != text.data() + text.size() || version < 1)
+    return send_error(res, 400, "a model version is a whole number from 1, not '" + text + "'");
   // The store checks that the version exists (not_found otherwise), in the same transaction.
   if (Status s = store_.promote_model(name, version); !s.ok())
     return s.code() == StatusCode::kNotFound

@@ -432,6 +432,12 @@ TEST_F(ServerApiTest, ModelsPromoteAndTrainNeedTheAdminToken) {
   r = client_->Post("/v1/datasets/taxi/models/9/promote", admin, "", "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
+  for (const char* bad : {"abc", "0", "-1", "1x"}) {
+    r = client_->Post(std::string("/v1/datasets/taxi/models/") + bad + "/promote", admin, "",
+                      "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad;
+  }
   r = client_->Post("/v1/datasets/taxi/models/1/promote", admin, "", "application/json");
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
