@@ -20,6 +20,29 @@ const char* const kNotUtf8 =
 // rejected as not UTF-8: one bad cell is a bad row, a run of them from the start is a bad file.
 constexpr int64_t kEncodingProbeRows = 5;
 
+// Why a header may lack a column it seems to have, for the "missing required column" line: the
+// file is not comma-separated UTF-8 text. Empty when nothing looks wrong.
+std::string header_hint(const std::vector<std::string>& header) {
+  const std::string& first = header.front();
+  if (first.starts_with("\xFF\xFE") || first.starts_with("\xFE\xFF"))
+    return "; the file is UTF-16: convert it with iconv -f utf-16 -t utf-8";
+  for (const auto& h : header) {
+    if (h.find('\0') != std::string::npos)
+      return "; the header has NUL bytes: the file does not look like a text CSV";
+  }
+  for (const auto& h : header) {
+    if (!valid_utf8(h)) return std::string("; the header is ") + kNotUtf8;
+  }
+  if (header.size() == 1) {
+    for (auto [sep, name] : {std::pair{';', ";-separated"}, std::pair{'\t', "tab-separated"},
+                             std::pair{'|', "|-separated"}}) {
+      if (first.find(sep) != std::string::npos)
+        return std::string(" (the file looks ") + name + "; flowcast reads comma-separated CSV)";
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 Result<std::unique_ptr<CsvReader>> CsvReader::open(const std::string& path) {
@@ -200,10 +223,8 @@ Result<std::unique_ptr<CsvRecordReader>> CsvRecordReader::open(const std::string
   std::vector<std::string> header;
   if (!r->csv_->next(header)) return Status::invalid(path + ": the file is empty (no header row)");
   if (!header.empty() && header[0].starts_with("\xEF\xBB\xBF")) header[0].erase(0, 3);  // BOM
-  bool header_utf8 = true;
   std::vector<size_t> field_column(spec.fields().size(), 0);  // 1-based column feeding each field
   for (auto& h : header) {
-    header_utf8 = header_utf8 && valid_utf8(h);
     const ColumnMapping* mapping = nullptr;
     for (const auto& m : spec.columns())
       if (m.column == h) mapping = &m;
@@ -238,7 +259,7 @@ Result<std::unique_ptr<CsvRecordReader>> CsvRecordReader::open(const std::string
         if (m.field == f.name) column = m.column;
       return Status::invalid(path + ": missing required column '" + column + "'" +
                              (column != f.name ? " (for field '" + f.name + "')" : "") +
-                             (header_utf8 ? "" : std::string("; the header is ") + kNotUtf8));
+                             header_hint(header));
     }
   }
   return r;

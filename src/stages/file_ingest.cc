@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <stop_token>
@@ -26,6 +28,12 @@ void draw_progress(int64_t bytes, int64_t total, int64_t rows, int64_t rejected,
   std::fprintf(stderr, "\r\033[K[%s] %3.0f%%  %lld rows  %lld rejected  %.0f rows/s", bar.c_str(),
                frac * 100, (long long)rows, (long long)rejected,
                seconds > 0 ? double(rows) / seconds : 0.0);
+}
+
+// The reject file could not be opened or written: say why (the stream's failure leaves errno).
+Status reject_file_error(const std::string& path) {
+  return Status::io_error("cannot write the reject file " + path + ": " +
+                          (errno != 0 ? std::strerror(errno) : "write failed"));
 }
 
 // The reader's one-line hint that the whole file is in another encoding, once.
@@ -96,16 +104,22 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
     if (err.ok() && storable) err = storable(rec, RecordRole::kObservation);
     if (!err.ok()) {
       if (!rejects.is_open()) {
+        errno = 0;
         rejects.open(options.rejects_path);
         if (!rejects) {
-          parse_error = Status::io_error("cannot write the reject file " + options.rejects_path);
+          parse_error = reject_file_error(options.rejects_path);
           break;
         }
         rejects << "line,reason\n";
       }
       std::string cell = "\"";  // RFC 4180 quoting
       for (char c : err.message()) cell += c == '"' ? std::string("\"\"") : std::string(1, c);
+      errno = 0;  // so a failing write's reason is the one reported
       rejects << reader->line() << "," << cell << "\"\n";
+      if (!rejects) {  // a write failed (a full disk)
+        parse_error = reject_file_error(options.rejects_path);
+        break;
+      }
       ++summary.rejected;
       warn_encoding(*reader, bar);
       continue;  // the next row is parsed into the same Record
@@ -121,6 +135,11 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
     }
   }
   warn_encoding(*reader, bar);  // a short file whose every row was not UTF-8
+  if (rejects.is_open() && parse_error.ok()) {
+    errno = 0;
+    rejects.close();  // the last rejects reach the disk here
+    if (!rejects) parse_error = reject_file_error(options.rejects_path);
+  }
   if (parse_error.ok() && used > 0) (void)hand_over();
   // What was handed over is committed; an interrupt meanwhile stops retrying a failing store.
   while (!committer.drained_within(100))

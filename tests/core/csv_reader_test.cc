@@ -280,5 +280,31 @@ datasets:
             path + ": columns 'Price' (column 4) and 'Cost' (column 5) both map to field 'y'");
 }
 
+// A file that is not comma-separated UTF-8 text: the missing column comes with the likely cause.
+TEST(CsvRecordReader, AMissingColumnNamesTheLikelyCause) {
+  testing::TempDir dir;
+  std::string path = dir.str() + "/t.csv";
+  const DatasetSpec spec = testing::tiny_dataset();
+  struct Case {
+    std::string text, hint;
+  };
+  const std::vector<Case> cases = {
+      {"id;ts;x;y\na;2016-01-01 10:00:00;1;2\n",
+       " (the file looks ;-separated; flowcast reads comma-separated CSV)"},
+      {"id\tts\tx\ty\n", " (the file looks tab-separated; flowcast reads comma-separated CSV)"},
+      {std::string("\xFF\xFEi\0d\0,\0t\0s\0", 14),
+       "; the file is UTF-16: convert it with iconv -f utf-16 -t utf-8"},
+      {std::string("PK\x03\x04\0\0,x\n", 9),
+       "; the header has NUL bytes: the file does not look like a text CSV"},
+      {"nothing,like,it\n", ""},
+  };
+  for (const Case& c : cases) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << c.text;
+    auto r = CsvRecordReader::open(path, spec, true);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().message(), path + ": missing required column 'id'" + c.hint);
+  }
+}
+
 }  // namespace
 }  // namespace flowcast

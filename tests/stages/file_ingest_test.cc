@@ -253,5 +253,26 @@ TEST(FileIngest, DuplicateColumnFailsBeforeLoading) {
   EXPECT_EQ((*store)->stats(config.dataset("flats"))->records, 0);
 }
 
+// The reject file cannot be written: the failure says why, not only which file.
+TEST(FileIngest, AnUnwritableRejectFileSaysWhy) {
+  testing::TempDir dir;
+  Config config = Config::parse(kYaml, {"store=sqlite:" + dir.str() + "/db"});
+  auto store = cli::open_store(config);
+  ASSERT_TRUE(store.ok());
+  std::string csv = dir.str() + "/listings.csv";
+  std::ofstream(csv) << "Номер,Город,rooms,Площадь,Цена (тыс),Дата\n"
+                        "a1,Казань,два,54,6150,03.02.2024\n";
+  std::atomic<int> stop{0};
+  const std::string missing_dir = dir.str() + "/no/such/dir/r.csv";
+  auto summary = ingest_file(config.dataset("flats"), **store, {csv, missing_dir, 10, false}, stop);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.status().message(),
+            "cannot write the reject file " + missing_dir + ": No such file or directory");
+  summary = ingest_file(config.dataset("flats"), **store, {csv, "/dev/full", 10, false}, stop);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.status().message(),
+            "cannot write the reject file /dev/full: No space left on device");
+}
+
 }  // namespace
 }  // namespace flowcast::stages
