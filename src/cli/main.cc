@@ -431,12 +431,28 @@ int main_impl(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   init_logging("info");
 
+  // The producer's flags are settings given on the command line: each one given becomes an
+  // override of its key, so it is checked exactly as the file's value would be, and a bad value
+  // is reported under the flag's name.
+  static constexpr std::pair<const char*, const char*> kProduceFlags[] = {
+      {"--csv", "stages.produce.csv"},         {"--rate", "stages.produce.rate"},
+      {"--speedup", "stages.produce.speedup"}, {"--limit", "stages.produce.limit"},
+      {"--loops", "stages.produce.loops"}};
   std::vector<std::string> produce_overrides;
-  if (!csv.empty()) produce_overrides.push_back("stages.produce.csv=" + csv);
-  if (rate > 0) produce_overrides.push_back("stages.produce.rate=" + std::to_string(rate));
-  if (speedup > 0) produce_overrides.push_back("stages.produce.speedup=" + std::to_string(speedup));
-  if (limit >= 0) produce_overrides.push_back("stages.produce.limit=" + std::to_string(limit));
-  if (loops > 0) produce_overrides.push_back("stages.produce.loops=" + std::to_string(loops));
+  std::map<std::string, std::string> flag_of_key;
+  for (const CLI::App* cmd : app.get_subcommands()) {
+    for (const auto& [flag, key] : kProduceFlags) {
+      const CLI::Option* opt = cmd->get_option_no_throw(flag);
+      if (!opt || opt->count() == 0) continue;
+      const std::string text = opt->results().back();
+      if (text.empty()) {
+        std::fprintf(stderr, "flowcast: %s: the value is empty\n", flag);
+        return 2;
+      }
+      produce_overrides.push_back(std::string(key) + "=" + text);
+      flag_of_key[key] = flag;
+    }
+  }
 
   stages::RunOptions options;
   try {
@@ -530,7 +546,10 @@ int main_impl(int argc, char** argv) {
     }
   } catch (const ConfigError& e) {
     // A flag's mistake is the command line's, not the file's: no file name in front of it.
-    if (e.path().rfind("--", 0) == 0)
+    if (auto flag = flag_of_key.find(e.path()); flag != flag_of_key.end())
+      std::fprintf(stderr, "flowcast: %s: %s\n", flag->second.c_str(),
+                   std::string(e.what()).substr(e.path().size() + 2).c_str());
+    else if (e.path().rfind("--", 0) == 0)
       std::fprintf(stderr, "flowcast: %s\n", e.what());
     else
       std::fprintf(stderr, "flowcast: %s: %s\n", common.config_path.c_str(), e.what());

@@ -71,6 +71,9 @@ int64_t ConfigNode::get_int(const std::string& key, int64_t fallback, int64_t mi
     c.fail("expected a whole number, got '" + s + "'");
   }
   if (v < min || v > max) {
+    // An open end is not worth printing as 9223372036854775807.
+    if (max == INT64_MAX) c.fail("must be at least " + std::to_string(min) + ", got " + s);
+    if (min == INT64_MIN) c.fail("must be at most " + std::to_string(max) + ", got " + s);
     c.fail("must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + s);
   }
   return v;

@@ -51,9 +51,11 @@ ProduceSettings ProduceSettings::parse(const ConfigNode& node, const DatasetSpec
     node["csv"].fail("the csv generator needs a file to replay (--csv PATH)");
   s.loops = node.get_int("loops", 1, 1, 1000000);
   s.rate = node.get_double("rate", 200);
-  if (s.rate <= 0 || s.rate > 10'000'000) node["rate"].fail("must be between 0 and 10,000,000 per second");
+  if (s.rate <= 0 || s.rate > 10'000'000)
+    node["rate"].fail("must be more than 0 and at most 10,000,000 per second, got " +
+                      node["rate"].as_string());
   s.speedup = node.get_double("speedup", 60);
-  if (s.speedup < 1) node["speedup"].fail("must be at least 1");
+  if (s.speedup < 1) node["speedup"].fail("must be at least 1, got " + node["speedup"].as_string());
   s.limit = node.get_int("limit", 0, 0);
   s.seed = static_cast<uint64_t>(node.get_int("seed", 0, 0));
   std::string start = node.get_string("start_time", "2016-03-07 00:00:00");

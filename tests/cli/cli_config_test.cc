@@ -388,5 +388,37 @@ TEST(CliConfig, HelpCommandAndUnknownCommand) {
   EXPECT_EQ(flowcast({"help", "frobnicate"}, dir).code, 2);
 }
 
+TEST(CliConfig, ProducerFlagsAreCheckedLikeTheSettings) {
+  testing::TempDir dir;
+  const std::string taxi = example("taxi.yaml");
+  struct Case {
+    std::vector<std::string> flags;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"--rate", "0"}, "--rate: must be more than 0 and at most 10,000,000 per second, got 0"},
+      {{"--rate", "-5"}, "--rate: must be more than 0 and at most 10,000,000 per second, got -5"},
+      {{"--speedup", "0"}, "--speedup: must be at least 1, got 0"},
+      {{"--limit", "-1"}, "--limit: must be at least 0, got -1"},
+      {{"--loops", "0"}, "--loops: must be between 1 and 1000000, got 0"},
+      {{"--csv", ""}, "--csv: the value is empty"},
+  };
+  for (const auto& c : cases) {
+    for (const char* cmd : {"produce", "run"}) {
+      if (c.flags[0] == "--loops" && std::string(cmd) == "run") continue;  // produce only
+      Exit e = flowcast(concat(concat({cmd, taxi, "--no-status"}, c.flags), isolated(dir)), dir);
+      EXPECT_EQ(e.code, 2) << cmd << " " << c.flags[0];
+      EXPECT_EQ(e.err, "flowcast: " + c.message + "\n") << cmd;
+      EXPECT_TRUE(wrote_nothing(dir)) << cmd << " " << c.flags[0];
+    }
+  }
+  // The same value in the configuration: the same problem, under the key.
+  Exit e = flowcast(concat({"check", taxi, "--set", "stages.produce.rate=0"}, isolated(dir)), dir);
+  EXPECT_EQ(e.code, 2);
+  EXPECT_EQ(e.err, "flowcast: " + taxi +
+                       ": stages.produce.rate: must be more than 0 and at most 10,000,000 per "
+                       "second, got 0\n");
+}
+
 }  // namespace
 }  // namespace flowcast

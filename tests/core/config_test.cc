@@ -79,6 +79,21 @@ TEST(Config, TypedGettersReportBadValues) {
   }
 }
 
+TEST(Config, IntegerRangesNameOnlyTheirBounds) {
+  Config c = Config::parse(kBase, {"stages.train.min_rows=-1"});
+  auto problem = [&](int64_t min, int64_t max) {
+    try {
+      c.stage("train").get_int("min_rows", 0, min, max);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(problem(0, INT64_MAX), "stages.train.min_rows: must be at least 0, got -1");
+  EXPECT_EQ(problem(INT64_MIN, -2), "stages.train.min_rows: must be at most -2, got -1");
+  EXPECT_EQ(problem(1, 10), "stages.train.min_rows: must be between 1 and 10, got -1");
+}
+
 TEST(Config, UnknownDatasetListsKnownNames) {
   Config c = Config::parse(kBase, {});
   EXPECT_THROW(c.dataset("taxi"), ConfigError);
