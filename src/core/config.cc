@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "core/config_error.h"
@@ -55,6 +56,32 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
   else cur[parts.back()] = value;
 }
 
+namespace {
+
+// yaml-cpp keeps both entries of a key written twice in one mapping and answers lookups with the
+// first, so a second `store:` or a dataset declared twice would be silently ignored: refuse them,
+// naming both lines.
+void reject_duplicate_keys(const YAML::Node& node, const std::string& path) {
+  auto join = [&](const std::string& key) { return path.empty() ? key : path + "." + key; };
+  if (node.IsMap()) {
+    std::map<std::string, int> first_line;
+    for (const auto& kv : node) {
+      if (!kv.first.IsScalar()) continue;
+      const std::string& key = kv.first.Scalar();
+      int line = kv.first.Mark().line + 1;
+      auto [it, fresh] = first_line.emplace(key, line);
+      if (!fresh)
+        throw ConfigError(join(key), "declared twice, at lines " + std::to_string(it->second) +
+                                         " and " + std::to_string(line) + " (keep one)");
+      reject_duplicate_keys(kv.second, join(key));
+    }
+  } else if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) reject_duplicate_keys(node[i], join(std::to_string(i)));
+  }
+}
+
+}  // namespace
+
 Config Config::load(const std::string& path, const std::vector<std::string>& overrides) {
   std::ifstream in(path);
   if (!in) throw ConfigError("", "cannot open the configuration file");
@@ -71,6 +98,7 @@ Config Config::parse(const std::string& yaml_text, const std::vector<std::string
   } catch (const YAML::ParserException& e) {
     throw ConfigError("", "invalid YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
+  reject_duplicate_keys(node, "");
   if (node.IsNull()) node = YAML::Node(YAML::NodeType::Map);
   if (!node.IsMap()) throw ConfigError("", "expected a mapping at the top of the file");
   return from_node(node, overrides, source);

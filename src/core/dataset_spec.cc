@@ -182,6 +182,17 @@ DatasetSpec DatasetSpec::parse(const std::string& name, const ConfigNode& node) 
         f.fail("the target '" + fs.inputs[j] + "' cannot be a feature input");
     }
     fs.name = f.get_string("name", fs.transform + "_" + fs.inputs.front());
+    // Feature names label the model's columns and its artifact: two alike would be confused.
+    for (size_t j = 0; j < spec.features_.size(); ++j) {
+      if (spec.features_[j].name != fs.name) continue;
+      ConfigNode earlier = features.at(j);
+      auto line = [](const ConfigNode& n) {
+        int l = n.yaml().Mark().line;
+        return l >= 0 ? " (line " + std::to_string(l + 1) + ")" : std::string();
+      };
+      f.fail("feature name '" + fs.name + "'" + line(f) + " is already used by feature " +
+             std::to_string(j) + line(earlier) + "; give each feature its own 'name'");
+    }
     for (const auto& k : f.keys()) {
       if (k != "transform" && k != "input" && k != "inputs" && k != "name") {
         ConfigNode p = f[k];

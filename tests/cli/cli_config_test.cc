@@ -420,5 +420,22 @@ TEST(CliConfig, ProducerFlagsAreCheckedLikeTheSettings) {
                        "second, got 0\n");
 }
 
+TEST(CliConfig, KeyWrittenTwiceFailsAtStartUp) {
+  testing::TempDir dir;
+  // realty declared a second time at the end of the file: the first used to win, and `run` then
+  // failed after writing, its consumer groups busy with the first.
+  std::string config = dir.str() + "/twice.yaml";
+  std::string text = slurp(example("realty.yaml"));
+  std::ofstream(config) << text << "\ndatasets:\n  other: {}\n";
+  Exit e = flowcast(concat({"run", config, "--no-serve"}, isolated(dir)), dir);
+  EXPECT_EQ(e.code, 2);
+  EXPECT_TRUE(one_line(e.err)) << e.err;
+  EXPECT_EQ(e.err.rfind("flowcast: " + config + ": datasets: declared twice, at lines ", 0), 0u)
+      << e.err;
+  EXPECT_TRUE(wrote_nothing(dir));
+  EXPECT_EQ(flowcast({"check", example("realty.yaml")}, dir).code, 0);
+  EXPECT_EQ(flowcast({"check", example("taxi.yaml")}, dir).code, 0);
+}
+
 }  // namespace
 }  // namespace flowcast

@@ -94,6 +94,90 @@ TEST(Config, IntegerRangesNameOnlyTheirBounds) {
   EXPECT_EQ(problem(1, 10), "stages.train.min_rows: must be between 1 and 10, got -1");
 }
 
+TEST(Config, KeysWrittenTwiceAreRefusedWithTheirLines) {
+  // kBase's first line is empty: "bus:" is line 2, "datasets:" line 3, ..., "stages:" line 10.
+  EXPECT_EQ(error_of(std::string(kBase) + "bus: local:/tmp/y\n"),
+            "bus: declared twice, at lines 2 and 12 (keep one)");
+  EXPECT_EQ(error_of(std::string(kBase) + "datasets:\n  e: {}\n"),
+            "datasets: declared twice, at lines 3 and 12 (keep one)");
+  std::string two_datasets = R"(
+datasets:
+  d:
+    key: id
+    event_time: ts
+    target: y
+    fields: {id: string, ts: timestamp, x: float, y: float}
+    features: [{transform: numeric, input: x}]
+  d:
+    key: id
+    event_time: ts
+    target: y
+    fields: {id: string, ts: timestamp, y: float}
+    features: [{transform: numeric, input: ts}]
+)";
+  EXPECT_EQ(error_of(two_datasets), "datasets.d: declared twice, at lines 3 and 9 (keep one)");
+  EXPECT_EQ(error_of(R"(
+datasets:
+  d:
+    key: id
+    event_time: ts
+    target: y
+    fields:
+      id: string
+      ts: timestamp
+      x: float
+      x: int
+      y: float
+    features: [{transform: numeric, input: x}]
+)"),
+            "datasets.d.fields.x: declared twice, at lines 10 and 11 (keep one)");
+  // In a flow mapping, and inside a list.
+  EXPECT_EQ(error_of(kBase, {}).empty(), true);
+  EXPECT_EQ(error_of(R"(
+datasets:
+  d:
+    key: id
+    event_time: ts
+    target: y
+    fields: {id: string, ts: timestamp, x: float, y: float, id: int}
+    features: [{transform: numeric, input: x, input: ts}]
+)"),
+            "datasets.d.fields.id: declared twice, at lines 7 and 7 (keep one)");
+  EXPECT_EQ(error_of(R"(
+datasets:
+  d:
+    key: id
+    event_time: ts
+    target: y
+    fields: {id: string, ts: timestamp, x: float, y: float}
+    features:
+      - {transform: numeric, input: x, input: ts}
+)"),
+            "datasets.d.features.0.input: declared twice, at lines 9 and 9 (keep one)");
+}
+
+TEST(Config, TwoFeaturesWithOneNameAreRefused) {
+  EXPECT_EQ(error_of(R"(
+datasets:
+  d:
+    key: id
+    event_time: ts
+    target: y
+    fields: {id: string, ts: timestamp, x: float, y: float}
+    features:
+      - {name: f, transform: numeric, input: x}
+      - {transform: hour, input: ts}
+      - {name: f, transform: log1p, input: x}
+)"),
+            "datasets.d.features.2: feature name 'f' (line 11) is already used by feature 0 "
+            "(line 9); give each feature its own 'name'");
+  // A name left out defaults to transform_input: the same transform of the same field twice.
+  EXPECT_EQ(error_of(kBase, {"datasets.d.features=[{transform: numeric, input: x}, "
+                             "{transform: numeric, input: x}]"})
+                .rfind("datasets.d.features.1: feature name 'numeric_x'", 0),
+            0u);
+}
+
 TEST(Config, UnknownDatasetListsKnownNames) {
   Config c = Config::parse(kBase, {});
   EXPECT_THROW(c.dataset("taxi"), ConfigError);
