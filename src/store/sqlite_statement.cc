@@ -1,5 +1,7 @@
 #include "store/sqlite_statement.h"
 
+#include <cstring>
+
 #include <climits>
 
 namespace flowcast::store {
@@ -67,6 +69,15 @@ Status sqlite_status(int rc, sqlite3* db, std::string_view what) {
   const char* db_msg = db != nullptr ? sqlite3_errmsg(db) : nullptr;
   bool db_msg_matches = db != nullptr && sqlite3_extended_errcode(db) == rc;
   msg += db_msg_matches && db_msg != nullptr ? db_msg : sqlite3_errstr(rc);
+  // "unable to open database file" and I/O errors: the system's reason, when SQLite kept it.
+  if (db != nullptr && ((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_IOERR ||
+                        (rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_READONLY)) {
+    if (const int e = sqlite3_system_errno(db); e != 0) {
+      msg += " (";
+      msg += std::strerror(e);
+      msg += ")";
+    }
+  }
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:

@@ -288,6 +288,15 @@ TEST(SqliteStore, OpenCreatesDirectoriesAndDescribesTheAbsolutePath) {
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "a" / "c" / "store.db"));
 }
 
+// "unable to open database file" alone does not tell a user what to fix: the system's reason
+// follows it. (/proc refuses new files, whoever runs the test, root included.)
+TEST(SqliteStore, AFileThatCannotBeOpenedSaysWhy) {
+  auto r = SqliteStore::open("/proc/flowcast-test.db", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("unable to open database file ("), std::string::npos)
+      << r.status().message();
+}
+
 TEST(SqliteStore, BadPathsAndOptionsAreRefused) {
   TempDir dir;
   EXPECT_EQ(SqliteStore::open("", {}).status().code(), StatusCode::kInvalidArgument);
