@@ -318,7 +318,8 @@ int main_impl(int argc, char** argv) {
   run->add_option("--duration", duration, "Stop after this long (e.g. 30s, 5m); default: until Ctrl-C");
   run->add_option("--drain-timeout", drain, "At stop, wait at most this long for stages to catch up")
       ->capture_default_str();
-  run->add_option("--csv", csv, "Replay this Kaggle-format CSV instead of the synthetic generator");
+  run->add_option("--csv", csv,
+                  "Replay this CSV through the dataset's columns: mapping instead of the generator");
   run->add_option("--rate", rate, "Events per second the producer emits");
   run->add_option("--speedup", speedup, "Event-time compression: outcomes arrive duration/speedup later");
   run->add_option("--limit", limit, "Produce this many events, then drain and stop");
@@ -326,15 +327,26 @@ int main_impl(int argc, char** argv) {
   ServeFlags serve_flags;
   add_serve_flags(run, serve_flags, true);
 
-  std::vector<std::string> produce_args;
+  std::string produce_generator;
   int64_t loops = 0;
   auto* produce = app.add_subcommand("produce", "Emulate the event sources: requests now, outcomes later");
-  produce->add_option("args", produce_args, "[GENERATOR] CONFIG: generator taxi or csv (default: from the config)")
-      ->required()
-      ->expected(1, 2);
+  // Two positionals, the first optional: a word that names no file is the generator, so
+  // `produce CONFIG` and `produce GENERATOR CONFIG` both parse.
+  produce->validate_positionals();
+  produce->add_option("GENERATOR", produce_generator,
+                      "taxi, realty or csv (default: stages.produce.generator, else csv with "
+                      "--csv, else the dataset's name)")
+      ->check(CLI::Validator(
+          [](std::string& word) -> std::string {
+            bool name = !word.empty() && word.find_first_of("./") == std::string::npos;
+            return name && !std::filesystem::exists(word) ? "" : "a file, not a generator";
+          },
+          "", "GENERATOR"));
+  produce->add_option("CONFIG", common.config_path, "Configuration file (see examples/taxi.yaml)")
+      ->required();
   produce->add_option("--set", common.overrides, "Override a configuration key (repeatable)");
   produce->add_option("--dataset", common.datasets, "Produce for this dataset only (repeatable)");
-  produce->add_option("--csv", csv, "Replay this Kaggle-format CSV");
+  produce->add_option("--csv", csv, "Replay this CSV through the dataset's columns: mapping");
   produce->add_option("--loops", loops, "Replay the CSV this many times (keys get #2, #3, ...)");
   produce->add_option("--rate", rate, "Events per second");
   produce->add_option("--speedup", speedup, "Event-time compression of outcome delays");
@@ -464,14 +476,8 @@ int main_impl(int argc, char** argv) {
   }
   options.status_line = !no_status;
 
-  if (app.got_subcommand(produce)) {
-    if (produce_args.size() == 2) {
-      produce_overrides.push_back("stages.produce.generator=" + produce_args[0]);
-      common.config_path = produce_args[1];
-    } else {
-      common.config_path = produce_args[0];
-    }
-  }
+  if (app.got_subcommand(produce) && !produce_generator.empty())
+    produce_overrides.push_back("stages.produce.generator=" + produce_generator);
   try {
     if (app.got_subcommand(run)) {
       Config config = load_config(common, produce_overrides);

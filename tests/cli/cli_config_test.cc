@@ -437,5 +437,49 @@ TEST(CliConfig, KeyWrittenTwiceFailsAtStartUp) {
   EXPECT_EQ(flowcast({"check", example("taxi.yaml")}, dir).code, 0);
 }
 
+TEST(CliConfig, ProduceHelpNamesItsArguments) {
+  testing::TempDir dir;
+  Exit e = flowcast({"produce", "--help"}, dir);
+  EXPECT_EQ(e.code, 0);
+  EXPECT_NE(e.out.find("produce [OPTIONS] [GENERATOR] CONFIG\n"), std::string::npos) << e.out;
+  EXPECT_EQ(e.out.find("args"), std::string::npos) << e.out;
+  EXPECT_NE(e.out.find("taxi, realty or csv"), std::string::npos) << e.out;
+  EXPECT_EQ(e.out.find("Kaggle"), std::string::npos) << e.out;
+  // A generator, then the configuration; or the configuration alone.
+  e = flowcast(concat({"produce", "realty", example("taxi.yaml")}, isolated(dir)), dir);
+  EXPECT_EQ(e.code, 2);
+  EXPECT_NE(e.err.find("the realty generator does not fit dataset 'taxi'"), std::string::npos)
+      << e.err;
+  e = flowcast(concat({"produce", dir.str() + "/missing.yaml"}, isolated(dir)), dir);
+  EXPECT_EQ(e.code, 2);
+  EXPECT_EQ(e.err, "flowcast: " + dir.str() + "/missing.yaml: cannot open the configuration file\n");
+}
+
+// The text between the first line starting with `opening` and the next "```" in `doc`.
+std::string block_after(const std::string& doc, const std::string& opening) {
+  auto at = doc.find("\n" + opening + "\n");
+  if (at == std::string::npos) return "";
+  at += opening.size() + 2;
+  return doc.substr(at, doc.find("```", at) - at);
+}
+
+TEST(CliConfig, DatasetGuideSampleLoads) {
+  testing::TempDir dir;
+  // docs/datasets.md: its YAML and its sample CSV, as a reader would copy them.
+  std::string doc = slurp((testing::source_dir() / "docs" / "datasets.md").string());
+  std::string yaml = block_after(doc, "```yaml");
+  std::string csv = block_after(doc.substr(doc.find("## 1.")), "```");
+  ASSERT_NE(yaml.find("flats:"), std::string::npos) << yaml;
+  ASSERT_NE(csv.find("Город"), std::string::npos) << csv;
+  std::ofstream(dir.str() + "/mydata.yaml") << yaml;
+  std::ofstream(dir.str() + "/listings.csv") << csv;
+  Exit e = flowcast(concat({"ingest-file", dir.str() + "/listings.csv", dir.str() + "/mydata.yaml",
+                            "--rejects", dir.str() + "/rejects.csv"},
+                           isolated(dir)),
+                    dir);
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_NE(e.out.find("loaded 1 rows"), std::string::npos) << e.out << e.err;
+}
+
 }  // namespace
 }  // namespace flowcast
