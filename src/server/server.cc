@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <charconv>
@@ -90,13 +91,6 @@ void send_error(httplib::Response& res, int status, const std::string& message) 
   send_json(res, status, std::move(body));
 }
 
-// nlohmann's messages start with "[json.exception.parse_error.101] ": keep the readable part.
-std::string json_error_text(const std::exception& e) {
-  std::string m = e.what();
-  if (auto p = m.find("] "); p != std::string::npos && m.front() == '[') m = m.substr(p + 2);
-  return "invalid JSON: " + m;
-}
-
 bool constant_time_equal(std::string_view a, std::string_view b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
   for (size_t i = 0; i < a.size(); ++i) diff |= uint8_t(a[i] ^ b[i % std::max<size_t>(b.size(), 1)]);
@@ -138,7 +132,7 @@ struct Server::Impl {
                        bool generate_key, Record& out);
   // Splits a body into its JSON objects: one object, or an array of at most 10,000. On failure
   // answers 400 and returns false.
-  bool split_body(const std::string& body, std::vector<std::string>& objects, bool& is_array,
+  bool split_body(const std::string& body, std::vector<std::string_view>& objects, bool& is_array,
                   httplib::Response& res);
   std::string next_key();
   std::string stats_json();
@@ -274,7 +268,7 @@ Status Server::Impl::decode_object(JsonCodec& codec, std::string_view json, Reco
   return s;
 }
 
-bool Server::Impl::split_body(const std::string& body, std::vector<std::string>& objects,
+bool Server::Impl::split_body(const std::string& body, std::vector<std::string_view>& objects,
                               bool& is_array, httplib::Response& res) {
   const size_t first = body.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) {
@@ -286,30 +280,49 @@ bool Server::Impl::split_body(const std::string& body, std::vector<std::string>&
     objects.push_back(body);
     return true;
   }
-  nlohmann::json array;
-  try {
-    array = nlohmann::json::parse(body);
-  } catch (const std::exception& e) {
-    send_error(res, 400, json_error_text(e));
+  // The array is walked once, on demand, and each element handed on as the bytes it was written
+  // as: the codec parses (and fully checks) each object itself. simdjson reads past the end of
+  // its input, so the body is read from a padded copy; the views point into the body.
+  namespace od = simdjson::ondemand;
+  thread_local od::parser parser;
+  thread_local std::string padded;
+  padded.assign(body);
+  padded.append(simdjson::SIMDJSON_PADDING, '\0');
+  auto fail = [&](const std::string& why) {
+    send_error(res, 400, why);
     return false;
+  };
+  auto invalid = [&](simdjson::error_code e) {
+    return fail(std::string("invalid JSON: ") + simdjson::error_message(e));
+  };
+  od::document doc;
+  od::array array;
+  if (auto e = parser.iterate(padded.data(), body.size(), padded.size()).get(doc)) return invalid(e);
+  if (auto e = doc.get_array().get(array)) return invalid(e);
+  size_t end = first + 1;  // where the last element ended
+  for (auto element : array) {
+    od::value v;
+    if (auto e = element.get(v)) return invalid(e);
+    od::json_type type;
+    if (auto e = v.type().get(type)) return invalid(e);
+    if (type != od::json_type::object)
+      return fail("record " + std::to_string(objects.size()) + ": expected a JSON object");
+    if (objects.size() == kMaxRecordsPerRequest)
+      return fail("too many records: more than " + std::to_string(kMaxRecordsPerRequest) +
+                  " per request");
+    od::object object;
+    std::string_view raw;
+    if (auto e = v.get_object().get(object)) return invalid(e);
+    if (auto e = object.raw_json().get(raw)) return invalid(e);
+    objects.push_back(std::string_view(body).substr(size_t(raw.data() - padded.data()), raw.size()));
+    end = size_t(raw.data() - padded.data()) + raw.size();
   }
-  if (array.empty()) {
-    send_error(res, 400, "empty array: expected at least one record");
-    return false;
-  }
-  if (array.size() > kMaxRecordsPerRequest) {
-    send_error(res, 400, "too many records: " + std::to_string(array.size()) + " (at most " +
-                             std::to_string(kMaxRecordsPerRequest) + " per request)");
-    return false;
-  }
-  objects.reserve(array.size());
-  for (size_t i = 0; i < array.size(); ++i) {
-    if (!array[i].is_object()) {
-      send_error(res, 400, "record " + std::to_string(i) + ": expected a JSON object");
-      return false;
-    }
-    objects.push_back(array[i].dump());
-  }
+  // After the last element (or the '['): only the ']' and white space.
+  end = body.find_first_not_of(" \t\r\n", end);
+  if (end == std::string::npos || body[end] != ']' ||
+      body.find_first_not_of(" \t\r\n", end + 1) != std::string::npos)
+    return fail("invalid JSON: expected a single array of objects");
+  if (objects.empty()) return fail("empty array: expected at least one record");
   return true;
 }
 
@@ -416,7 +429,7 @@ void Server::Impl::predict(const httplib::Request& req, httplib::Response& res) 
     w.end_object();
     predictions_[d].fetch_add(1, std::memory_order_relaxed);
   } else {
-    std::vector<std::string> objects;
+    std::vector<std::string_view> objects;
     bool is_array = false;
     if (!split_body(req.body, objects, is_array, res)) return;
     if (!is_array) return send_error(res, 400, "invalid JSON: expected an object or an array of objects");
@@ -465,7 +478,7 @@ void Server::Impl::events(const httplib::Request& req, httplib::Response& res) {
   } else {
     return send_error(res, 400, "kind: expected request, outcome or observation, got '" + kind + "'");
   }
-  std::vector<std::string> objects;
+  std::vector<std::string_view> objects;
   bool is_array = false;
   if (!split_body(req.body, objects, is_array, res)) return;
   // Every record is checked before any is sent: a 400 sends nothing.

@@ -306,6 +306,36 @@ TEST_F(ServerApiTest, BadInputAnswers400NamingTheField) {
   EXPECT_NE(e.find("record 1"), std::string::npos) << e;
   EXPECT_NE(e.find("pickup_latitude"), std::string::npos) << e;
 
+  // Arrays that are not a list of objects, each answered 400 with what is wrong.
+  const std::string a = trip("a");
+  for (const auto& [bad, says] : std::vector<std::pair<std::string, std::string>>{
+           {"[]", "empty array"},
+           {" [ ] ", "empty array"},
+           {"[" + a + ",1]", "record 1: expected a JSON object"},
+           {"[" + a + "," + a + "", "invalid JSON"},
+           {"[" + a + ",]", "invalid JSON"},
+           {"[" + a + "] [" + a + "]", "invalid JSON"},
+           {"[" + a + "] x", "invalid JSON"},
+           {"[{\"id\":\"b\",}]", "invalid JSON"}}) {
+    r = client_->Post("/v1/datasets/taxi/predict", bad, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad;
+    EXPECT_NE(body(r)["error"].get<std::string>().find(says), std::string::npos)
+        << bad << " -> " << r->body;
+  }
+  std::string many = "[";
+  for (int i = 0; i <= 10000; ++i) many += std::string(i ? "," : "") + "{}";
+  r = client_->Post("/v1/datasets/taxi/predict", many + "]", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(body(r)["error"].get<std::string>().find("too many records"), std::string::npos);
+  // White space around a good array is fine.
+  r = client_->Post("/v1/datasets/taxi/predict", "\n [ " + a + " ,\n" + trip("b") + " ]\n",
+                    "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(body(r)["predictions"].size(), 2u);
+
   j = json::parse(trip("k"));
   j["pickup_latitude"] = 123.0;  // out of range
   r = client_->Post("/v1/datasets/taxi/predict", j.dump(), "application/json");
