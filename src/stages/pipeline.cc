@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/time_util.h"
 #include "ml/feature_pipeline.h"
+#include "ml/learner.h"
 #include "stages/evaluate_stage.h"
 #include "stages/ingest_stage.h"
 #include "stages/predict_stage.h"
@@ -80,7 +81,13 @@ std::vector<const DatasetSpec*> select(const Config& config,
 void Pipeline::validate_datasets(const Config& config, const std::vector<std::string>& datasets) {
   // The pipeline's own constructor holds the one table of transforms; building it unfitted is
   // cheap and checks everything a spec can get wrong about its features.
-  for (const DatasetSpec* ds : select(config, datasets)) ml::FeaturePipeline::from_spec(*ds);
+  for (const DatasetSpec* ds : select(config, datasets)) {
+    ml::FeaturePipeline::from_spec(*ds);
+    // A learner parameter that training would refuse (an unknown objective, max_depth: banana)
+    // fails here, not at the first training minutes later: one round on a few generated rows.
+    if (Status s = ml::check_learner(ds->model().learner, ds->model().params); !s.ok())
+      throw ConfigError("datasets." + ds->name(), s.message());
+  }
 }
 
 void Pipeline::validate(const Config& config, const std::vector<std::string>& stage_names,
