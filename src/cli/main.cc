@@ -258,6 +258,25 @@ int ingest_csv_file(const Config& config, const std::vector<std::string>& names,
   return 0;
 }
 
+// A window's quality figures, the dataset's own (model.metric, "the figure shown first") first.
+std::string quality_figures(const store::MetricRow& m, const std::string& lead) {
+  auto text = [](const char* format, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, format, v);
+    return std::string(buf);
+  };
+  const std::pair<std::string, std::string> figures[] = {
+      {"rmsle", text("RMSLE %.4f", m.rmsle)},   {"mae", text("MAE %.1f", m.mae)},
+      {"rmse", text("RMSE %.1f", m.rmse)},      {"mape", text("MAPE %.1f%%", m.mape * 100)},
+      {"within_30", text("within 30%% %.1f%%", m.within_30 * 100)}};
+  std::string out;
+  for (const auto& [metric, figure] : figures)
+    if (metric == lead) out = figure;
+  for (const auto& [metric, figure] : figures)
+    if (metric != lead) out += (out.empty() ? "" : " ") + figure;
+  return out;
+}
+
 int show_status(const Config& config, const std::vector<std::string>& names) {
   Backends b;
   if (int rc = open_backends(config, b, false)) return rc;
@@ -283,9 +302,8 @@ int show_status(const Config& config, const std::vector<std::string>& names) {
                   m.learner.c_str(), (long long)m.trained_rows, m.metrics_json.c_str());
     if (!metrics->empty()) {
       const auto& m = metrics->front();
-      std::printf("  latest window (v%lld, %lld joined): RMSLE %.4f MAE %.1f MAPE %.1f%% within 30%% %.1f%%\n",
-                  (long long)m.model_version, (long long)m.count, m.rmsle, m.mae, m.mape * 100,
-                  m.within_30 * 100);
+      std::printf("  latest window (v%lld, %lld joined): %s\n", (long long)m.model_version,
+                  (long long)m.count, quality_figures(m, ds.model().metric).c_str());
     }
   }
   return 0;

@@ -481,5 +481,22 @@ TEST(CliConfig, DatasetGuideSampleLoads) {
   EXPECT_NE(e.out.find("loaded 1 rows"), std::string::npos) << e.out << e.err;
 }
 
+TEST(CliConfig, StatusLeadsWithTheDatasetsMetric) {
+  testing::TempDir dir;
+  std::string config = flats_config(dir);
+  std::vector<std::string> mape = {"--set", "datasets.flats.model.metric=mape"};
+  Exit e = flowcast(concat(concat({"run", config, "--csv", dir.str() + "/flats.csv", "--limit",
+                                   "60", "--rate", "2000", "--no-status", "--no-serve"},
+                                  mape),
+                           isolated(dir)),
+                    dir);
+  ASSERT_EQ(e.code, 0) << e.err;
+  e = flowcast(concat(concat({"status", config}, mape), isolated(dir)), dir);
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_NE(e.out.find("latest window (v0, 60 joined): MAPE "), std::string::npos) << e.out;
+  e = flowcast(concat({"status", config}, isolated(dir)), dir);
+  EXPECT_NE(e.out.find("latest window (v0, 60 joined): RMSLE "), std::string::npos) << e.out;
+}
+
 }  // namespace
 }  // namespace flowcast
