@@ -25,8 +25,7 @@ struct Exit {
 };
 
 // Runs the binary with `args`; its output goes to files in `dir`.
-Exit flowcast(const std::vector<std::string>& args, const testing::TempDir& dir,
-              int seconds = 60) {
+Exit flowcast(const std::vector<std::string>& args, const testing::TempDir& dir, int seconds = 60) {
   Exit e;
   e.code = testing::wait_exit(
       testing::spawn_flowcast(args, dir.str() + "/stdout", dir.str() + "/stderr"), seconds);
@@ -36,8 +35,7 @@ Exit flowcast(const std::vector<std::string>& args, const testing::TempDir& dir,
 }
 
 bool one_line(const std::string& text) {
-  return !text.empty() && text.back() == '\n' &&
-         std::count(text.begin(), text.end(), '\n') == 1;
+  return !text.empty() && text.back() == '\n' && std::count(text.begin(), text.end(), '\n') == 1;
 }
 
 std::string example(const char* name) {
@@ -108,20 +106,20 @@ TEST(CliConfig, UnknownTransformFailsAtStartUpInEveryCommand) {
     EXPECT_TRUE(wrote_nothing(dir)) << what;
   }
   // ... and from the command line.
-  Exit e = flowcast(concat({"check", example("taxi.yaml"), "--set",
-                            "datasets.taxi.features.0.transform=ratios"},
-                           isolated(dir)),
-                    dir);
+  Exit e = flowcast(
+      concat({"check", example("taxi.yaml"), "--set", "datasets.taxi.features.0.transform=ratios"},
+             isolated(dir)),
+      dir);
   EXPECT_EQ(e.code, 2);
   EXPECT_TRUE(one_line(e.err)) << e.err;
   EXPECT_NE(e.err.find("datasets.taxi.features.0.transform: unknown transform 'ratios'"),
             std::string::npos)
       << e.err;
   // The pipeline's other static checks run at start-up too: inputs of the wrong count or type.
-  e = flowcast(concat({"check", example("taxi.yaml"), "--set",
-                       "datasets.taxi.features.0.transform=hour"},
-                      isolated(dir)),
-               dir);
+  e = flowcast(
+      concat({"check", example("taxi.yaml"), "--set", "datasets.taxi.features.0.transform=hour"},
+             isolated(dir)),
+      dir);
   EXPECT_EQ(e.code, 2);
   EXPECT_NE(e.err.find("transform 'hour' takes 1 input(s), got 4"), std::string::npos) << e.err;
 }
@@ -136,13 +134,16 @@ TEST(CliConfig, ProducerThatCannotRunFailsAtStartUp) {
   const std::vector<Case> cases = {
       {{"produce", taxi, "--set", "stages.produce.generator=bogus"},
        "flowcast: " + taxi +
-           ": stages.produce.generator: unknown generator 'bogus' (expected taxi, realty or csv)\n"},
+           ": stages.produce.generator: unknown generator 'bogus' (expected taxi, realty or "
+           "csv)\n"},
       {{"run", taxi, "--no-serve", "--set", "stages.produce.generator=bogus"},
        "flowcast: " + taxi +
-           ": stages.produce.generator: unknown generator 'bogus' (expected taxi, realty or csv)\n"},
+           ": stages.produce.generator: unknown generator 'bogus' (expected taxi, realty or "
+           "csv)\n"},
       {{"check", taxi, "--set", "stages.produce.generator=bogus"},
        "flowcast: " + taxi +
-           ": stages.produce.generator: unknown generator 'bogus' (expected taxi, realty or csv)\n"},
+           ": stages.produce.generator: unknown generator 'bogus' (expected taxi, realty or "
+           "csv)\n"},
       {{"produce", "taxi", realty},
        "flowcast: " + realty +
            ": stages.produce.generator: the taxi generator does not fit dataset 'realty': "
@@ -154,8 +155,7 @@ TEST(CliConfig, ProducerThatCannotRunFailsAtStartUp) {
        "flowcast: " + taxi +
            ": stages.produce.csv: the csv generator needs a file to replay (--csv PATH)\n"},
       {{"produce", taxi, "--csv", dir.str() + "/missing.csv"},
-       "flowcast: " + taxi + ": stages.produce.csv: cannot open " + dir.str() +
-           "/missing.csv: No such file or directory\n"},
+       "flowcast: --csv: cannot open " + dir.str() + "/missing.csv: No such file or directory\n"},
   };
   for (const auto& c : cases) {
     Exit e = flowcast(concat(c.args, isolated(dir)), dir);
@@ -294,12 +294,11 @@ TEST(CliConfig, PredictOnceSaysWhichModelAnsweredAndPrintsFullPrecision) {
             std::string::npos)
       << e.err;
 
-  ASSERT_EQ(flowcast(concat({"ingest-file", dir.str() + "/flats.csv", config}, isolated(dir)), dir)
-                .code,
-            0);
-  e = flowcast(concat({"train", config, "--once", "--set", "stages.train.min_rows=10"},
-                      isolated(dir)),
-               dir);
+  ASSERT_EQ(
+      flowcast(concat({"ingest-file", dir.str() + "/flats.csv", config}, isolated(dir)), dir).code,
+      0);
+  e = flowcast(
+      concat({"train", config, "--once", "--set", "stages.train.min_rows=10"}, isolated(dir)), dir);
   ASSERT_EQ(e.code, 0) << e.err;
   e = flowcast(concat({"predict", config, "--once", record}, isolated(dir)), dir);
   EXPECT_EQ(e.code, 0) << e.err;
@@ -315,15 +314,15 @@ TEST(CliConfig, PredictOnceSaysWhichModelAnsweredAndPrintsFullPrecision) {
 
   // The active model does not fit the configuration any more: the command fails with the reason
   // instead of answering with the baseline.
-  e = flowcast(concat({"predict", config, "--once", record, "--set",
-                       "datasets.flats.fields.area=int"},
-                      isolated(dir)),
-               dir);
+  e = flowcast(
+      concat({"predict", config, "--once", record, "--set", "datasets.flats.fields.area=int"},
+             isolated(dir)),
+      dir);
   EXPECT_EQ(e.code, 1) << e.out;
   EXPECT_EQ(e.out, "");
-  EXPECT_EQ(e.err.rfind("flowcast: the active model v1 of 'flats' does not fit this configuration: ",
-                        0),
-            0u)
+  EXPECT_EQ(
+      e.err.rfind("flowcast: the active model v1 of 'flats' does not fit this configuration: ", 0),
+      0u)
       << e.err;
   EXPECT_TRUE(one_line(e.err)) << e.err;
 }
@@ -336,7 +335,8 @@ TEST(CliConfig, UnknownDatasetNameIsAnErrorInEveryCommand) {
     Exit e = flowcast(concat(cmd, isolated(dir)), dir);
     std::string what = cmd[0] + " " + cmd[1];
     EXPECT_EQ(e.code, 2) << what;
-    EXPECT_EQ(e.err, "flowcast: " + realty + ": datasets: no dataset named 'nope' (known: realty)\n")
+    EXPECT_EQ(e.err,
+              "flowcast: " + realty + ": datasets: no dataset named 'nope' (known: realty)\n")
         << what;
     EXPECT_TRUE(wrote_nothing(dir)) << what;
   }
@@ -346,8 +346,7 @@ TEST(CliConfig, CheckTakesDataset) {
   testing::TempDir dir;
   // Two datasets, the second with a feature that cannot be built: check --dataset checks one.
   std::string config = dir.str() + "/two.yaml";
-  std::ofstream(config) << slurp(flats_config(dir))
-                        << R"(  broken:
+  std::ofstream(config) << slurp(flats_config(dir)) << R"(  broken:
     key: id
     event_time: at
     target: y
@@ -452,7 +451,8 @@ TEST(CliConfig, ProduceHelpNamesItsArguments) {
       << e.err;
   e = flowcast(concat({"produce", dir.str() + "/missing.yaml"}, isolated(dir)), dir);
   EXPECT_EQ(e.code, 2);
-  EXPECT_EQ(e.err, "flowcast: " + dir.str() + "/missing.yaml: cannot open the configuration file\n");
+  EXPECT_EQ(e.err,
+            "flowcast: " + dir.str() + "/missing.yaml: cannot open the configuration file\n");
 }
 
 // The text between the first line starting with `opening` and the next "```" in `doc`.
