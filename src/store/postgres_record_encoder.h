@@ -54,7 +54,4 @@ class PostgresRecordEncoder {
   const bool check_utf8_;
 };
 
-// True when `text` is well-formed UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
-bool valid_utf8(std::string_view text);
-
 }  // namespace flowcast::store

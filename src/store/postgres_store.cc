@@ -20,6 +20,7 @@
 #include "store/postgres_copy_buffer.h"
 #include "store/postgres_dataset_sql.h"
 #include "store/postgres_pool.h"
+#include "core/utf8.h"
 #include "store/postgres_record_encoder.h"
 #include "store/record_checks.h"
 #include "store/postgres_transaction.h"

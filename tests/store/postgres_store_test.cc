@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "core/utf8.h"
 #include "core/config_error.h"
 #include "core/time_util.h"
 #include "store/postgres_copy_buffer.h"
