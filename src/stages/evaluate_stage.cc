@@ -110,7 +110,7 @@ Status EvaluateStage::run(std::stop_token stop) {
       batch.metrics.push_back(row);
       values.emplace_back();
       encode_metrics(ds.name(), row, joined_total[version], values.back());
-      stats_.rmsle = m.rmsle;
+      stats_.quality = metric_figure(row, ds.model().metric);
     }
     if (values.empty()) return;
     std::vector<bus::OutMessage> msgs;

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -14,6 +16,7 @@
 #include "stages/evaluate_stage.h"
 #include "stages/ingest_stage.h"
 #include "stages/predict_stage.h"
+#include "stages/prediction_message.h"
 #include "stages/produce_stage.h"
 #include "stages/stage_util.h"
 #include "stages/train_stage.h"
@@ -127,7 +130,7 @@ std::string Pipeline::status_line(double interval_s) {
   for (const DatasetSpec* ds : datasets_) {
     int64_t produced = -1, ingested = -1, predicted = -1, lag = 0, version = -1, joined = -1,
             dlq = 0, p99 = -1;
-    double rps = 0, rmsle = -1, pps = 0;
+    double rps = 0, quality = std::numeric_limits<double>::quiet_NaN(), pps = 0;
     for (size_t i = 0; i < entries_.size(); ++i) {
       if (entries_[i].dataset != ds->name()) continue;
       Stage& s = *entries_[i].stage;
@@ -151,7 +154,7 @@ std::string Pipeline::status_line(double interval_s) {
         p99 = st.latency_p99_us.load();
       } else if (s.name() == "evaluate") {
         joined = out;
-        rmsle = st.rmsle.load();
+        quality = st.quality.load();
       } else if (s.name() == "train" && version < 0) {
         version = st.model_version.load();
       }
@@ -170,7 +173,7 @@ std::string Pipeline::status_line(double interval_s) {
     add(" lag %lld", (long long)lag);
     if (version >= 0) add(" model v%lld", (long long)version);
     if (joined >= 0) add(" joined %lld", (long long)joined);
-    if (rmsle >= 0) add(" RMSLE %.3f", rmsle);
+    if (!std::isnan(quality)) part += " " + format_metric(ds->model().metric, quality);
     if (dlq > 0) add(" dlq %lld", (long long)dlq);
     line += part;
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "core/json_writer.h"
 #include "core/time_util.h"
@@ -82,6 +83,21 @@ double metric_figure(const store::MetricRow& m, std::string_view name) {
   for (const MetricFigure& f : kMetricFigures)
     if (name == f.name) return m.*f.member;
   return std::nan("");
+}
+
+std::string format_metric(std::string_view name, double value) {
+  char buf[64];
+  if (name == "mape")
+    std::snprintf(buf, sizeof buf, "MAPE %.1f%%", value * 100);
+  else if (name == "within_30")
+    std::snprintf(buf, sizeof buf, "within 30%% %.1f%%", value * 100);
+  else if (name == "mae")
+    std::snprintf(buf, sizeof buf, "MAE %.1f", value);
+  else if (name == "rmse")
+    std::snprintf(buf, sizeof buf, "RMSE %.1f", value);
+  else
+    std::snprintf(buf, sizeof buf, "RMSLE %.3f", value);
+  return buf;
 }
 
 void write_metric_window(JsonWriter& w, const store::MetricRow& m) {

@@ -40,6 +40,8 @@ inline constexpr MetricFigure kMetricFigures[] = {{"mae", &store::MetricRow::mae
                                                   {"within_30", &store::MetricRow::within_30}};
 // The figure called `name` (one of kMetricFigures); NaN for another name.
 double metric_figure(const store::MetricRow& m, std::string_view name);
+// "RMSLE 0.251", "MAPE 8.2%", "within 30% 76.4%": a figure as the status line and logs show it.
+std::string format_metric(std::string_view name, double value);
 
 // Writes a window's fields (model_version, window_end_ms, window_ms, count and the figures) into
 // the JSON object `w` is in: shared by the metrics message and the HTTP API.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <limits>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -22,7 +23,9 @@ class StageStats {
   std::atomic<int64_t> model_version{-1};  // serving (predict) or latest trained (train)
   std::atomic<int64_t> pending{0};   // evaluate: predictions/outcomes waiting for their match
   std::atomic<int64_t> latency_p50_us{0}, latency_p99_us{0};  // predict: request to prediction
-  std::atomic<double> rmsle{-1};     // evaluate: rolling RMSLE of the newest version; train: validation
+  // The dataset's declared quality figure (model.metric: rmsle, mape, ...), NaN until known.
+  // Evaluate: rolling, of the newest version; train: on the validation rows.
+  std::atomic<double> quality{std::numeric_limits<double>::quiet_NaN()};
   std::atomic<bool> running{false};
   std::atomic<bool> idle{false};     // nothing consumed in the last poll and no lag
   LatencyHistogram latency;          // predict: request to prediction, every record since start

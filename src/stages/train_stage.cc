@@ -1,5 +1,7 @@
 #include "stages/train_stage.h"
 
+#include "stages/prediction_message.h"
+
 #include "core/log.h"
 #include "core/time_util.h"
 #include "ml/trainer.h"
@@ -45,7 +47,8 @@ Result<int64_t> TrainStage::train_once() {
   }
   if (int64_t(rows.size()) < settings_.min_rows)
     return Status::unavailable("only " + std::to_string(rows.size()) + " mature labelled rows (" +
-                               "min_rows is " + std::to_string(settings_.min_rows) + ")");
+                               "min_rows is " + std::to_string(settings_.min_rows) +
+                               "; --set stages.train.min_rows=N trains on fewer)");
   const int64_t n = int64_t(rows.size());
   ml::TrainOptions opts;
   opts.validation_fraction = settings_.validation_fraction;
@@ -63,12 +66,18 @@ Result<int64_t> TrainStage::train_once() {
   FC_ASSIGN_OR_RETURN(int64_t version,
                       ctx_.store.register_model(info, artifact, settings_.auto_promote));
   stats_.model_version = version;
-  stats_.rmsle = outcome.validation.rmsle;
+  const ml::RegressionMetrics& v = outcome.validation;
+  store::MetricRow figures;
+  figures.mae = v.mae, figures.rmse = v.rmse, figures.rmsle = v.rmsle, figures.mape = v.mape,
+  figures.within_30 = v.within_30;
+  stats_.quality = metric_figure(figures, ds.model().metric);
   stats_.out.fetch_add(1);
-  log->info("{}: model v{} ({}) trained on {} rows in {:.2f}s (read {:.2f}s): validation RMSLE "
-            "{:.4f}, MAE {:.1f}, MAPE {:.1f}%, within 30% {:.1f}%{}",
-            ds.name(), version, info.learner, n, outcome.seconds, read_s, outcome.validation.rmsle,
-            outcome.validation.mae, outcome.validation.mape * 100, outcome.validation.within_30 * 100,
+  // The dataset's own figure first (model.metric), then the others.
+  std::string shown = format_metric(ds.model().metric, stats_.quality.load());
+  for (const MetricFigure& f : kMetricFigures)
+    if (f.name != ds.model().metric) shown += ", " + format_metric(f.name, figures.*f.member);
+  log->info("{}: model v{} ({}) trained on {} rows in {:.2f}s (read {:.2f}s): validation {}{}",
+            ds.name(), version, info.learner, n, outcome.seconds, read_s, shown,
             settings_.auto_promote ? "; now serving" : "; candidate (auto_promote is off)");
   return version;
 }

@@ -45,5 +45,13 @@ TEST(MetricsMessage, AFigureThatIsNotANumberIsNanAndOtherMessagesAreRefused) {
   EXPECT_FALSE(decode_metrics("not json", "taxi", back).ok());
 }
 
+TEST(FormatMetric, EachFigureAsTheStatusLineShowsIt) {
+  EXPECT_EQ(format_metric("rmsle", 0.2514), "RMSLE 0.251");
+  EXPECT_EQ(format_metric("mape", 0.0823), "MAPE 8.2%");
+  EXPECT_EQ(format_metric("within_30", 0.764), "within 30% 76.4%");
+  EXPECT_EQ(format_metric("mae", 113.04), "MAE 113.0");
+  EXPECT_EQ(format_metric("rmse", 250.0), "RMSE 250.0");
+}
+
 }  // namespace
 }  // namespace flowcast::stages

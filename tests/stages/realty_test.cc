@@ -230,6 +230,10 @@ TEST(RealtyPipeline, ListingsRequestsAndSalesFlowWithoutLoss) {
   EXPECT_EQ(st->predictions, requests_read) << "a price request without an answer";
   EXPECT_EQ(st->evaluations, st->predictions) << "a request's sale left unjoined";
   for (const auto& e : pipeline.stages()) EXPECT_EQ(e.stage->stats().dlq.load(), 0) << e.stage->name();
+  // realty is judged by MAPE (model.metric): the status line leads with it, not RMSLE.
+  const std::string line = pipeline.status_line(1.0);
+  EXPECT_NE(line.find(" MAPE "), std::string::npos) << line;
+  EXPECT_EQ(line.find("RMSLE"), std::string::npos) << line;
 }
 
 }  // namespace
