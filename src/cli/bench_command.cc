@@ -25,6 +25,7 @@
 #include "core/time_util.h"
 #include "ml/trainer.h"
 #include "stages/prediction_message.h"
+#include "stages/pipeline.h"
 #include "stages/produce_stage.h"
 #include "stages/stage.h"
 
@@ -144,7 +145,15 @@ int Bench::run() {
   auto has = [&](const char* m) { return std::find(measures.begin(), measures.end(), m) != measures.end(); };
   duration_option(o_.latency_duration, "--latency-duration");
   duration_option(o_.warmup, "--warmup");
-  stages::ProduceSettings::parse(base.stage("produce"), ds);  // a bad section fails here
+  // What every command checks (features, learner parameters), then what bench needs: its
+  // requests and outcomes come from a built-in generator. Both before anything is written.
+  stages::Pipeline::validate_datasets(base, {ds.name()});
+  const stages::ProduceSettings produce = stages::ProduceSettings::parse(base.stage("produce"), ds);
+  if (produce.generator != "taxi" && produce.generator != "realty")
+    throw ConfigError("--dataset", "bench generates its workload with a built-in generator (taxi or "
+                                   "realty); dataset '" + ds.name() + "' has " +
+                                   (produce.generator.empty() ? std::string("none")
+                                                              : "'" + produce.generator + "'"));
 
   std::string parent = o_.dir;
   if (parent.empty()) parent = std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include <filesystem>
+
 #include "support/test_support.h"
 
 namespace flowcast {
@@ -98,6 +100,30 @@ TEST(BenchCommand, BadOptionIsAUsageError) {
   const std::string taxi = (testing::source_dir() / "examples" / "taxi.yaml").string();
   EXPECT_EQ(run({"bench", taxi, "--measure", "speed"}, out, 30), 2);
   EXPECT_NE(slurp(out).find("--measure"), std::string::npos) << slurp(out);
+}
+
+// A dataset bench cannot generate a workload for, or one training would refuse, fails before the
+// bench writes anything: no flowcast-bench-* directory is left behind.
+TEST(BenchCommand, ADatasetItCannotRunFailsBeforeWriting) {
+  testing::TempDir dir;
+  const std::string out = dir.str() + "/out", cfg = dir.str() + "/bikes.yaml";
+  std::ofstream(cfg) << R"(datasets:
+  bikes:
+    key: id
+    event_time: ts
+    target: y
+    fields: {id: string, ts: timestamp, x: float, y: float}
+    features: [{transform: numeric, input: x}]
+)";
+  EXPECT_EQ(run({"bench", cfg, "--dir", dir.str() + "/b"}, out, 30), 2);
+  EXPECT_NE(slurp(out).find("built-in generator"), std::string::npos) << slurp(out);
+  const std::string taxi = (testing::source_dir() / "examples" / "taxi.yaml").string();
+  EXPECT_EQ(run({"bench", taxi, "--dir", dir.str() + "/b", "--set",
+                 "datasets.taxi.model.params.max_depth=banana"},
+                out, 30),
+            2);
+  EXPECT_NE(slurp(out).find("max_depth"), std::string::npos) << slurp(out);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "b")) << "bench wrote before failing";
 }
 
 }  // namespace
