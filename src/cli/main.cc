@@ -76,7 +76,24 @@ struct Backends {
   std::unique_ptr<store::Store> store;
 };
 
-int open_backends(const Config& config, Backends& b, bool need_bus = true) {
+enum class StoreUse { kWrite, kReadExisting };
+
+// `kReadExisting` (status): an SQLite file that does not exist is reported, not
+// created with its directories: a mistyped path must not look like an empty store.
+int open_backends(const Config& config, Backends& b, bool need_bus = true,
+                  StoreUse use = StoreUse::kWrite) {
+  if (use == StoreUse::kReadExisting && config.store_url().rfind("sqlite:", 0) == 0) {
+    std::string path = config.store_url().substr(7);
+    if (path.rfind("//", 0) == 0) path = path.substr(2);
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+      std::fprintf(stderr,
+                   "flowcast: no store at %s: nothing has been stored there yet (is `store:` "
+                   "right?)\n",
+                   config.store_url().c_str());
+      return 1;
+    }
+  }
   if (need_bus) {
     auto bus = open_bus(config);
     if (!bus.ok()) {
@@ -249,11 +266,13 @@ int ingest_csv_file(const Config& config, const std::vector<std::string>& names,
     std::fprintf(stderr, "flowcast: %s\n", summary.status().to_string().c_str());
     return summary.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
-  std::printf("%s: loaded %lld rows into %s (dataset %s) in %.1f s, %.0f rows/s", csv.c_str(),
-              (long long)summary->loaded, b.store->describe().c_str(), ds.name().c_str(),
-              summary->seconds, summary->seconds > 0 ? double(summary->loaded) / summary->seconds : 0);
+  auto rows = [](int64_t n) { return std::to_string(n) + (n == 1 ? " row" : " rows"); };
+  std::printf("%s: loaded %s into %s (dataset %s) in %.*f s, %.0f rows/s", csv.c_str(),
+              rows(summary->loaded).c_str(), b.store->describe().c_str(), ds.name().c_str(),
+              summary->seconds < 10 ? 2 : 1, summary->seconds,
+              summary->seconds > 0 ? double(summary->loaded) / summary->seconds : 0);
   if (summary->rejected > 0)
-    std::printf("; %lld rows rejected, see %s", (long long)summary->rejected, rejects.c_str());
+    std::printf("; %s rejected, see %s", rows(summary->rejected).c_str(), rejects.c_str());
   std::printf("\n");
   return 0;
 }
@@ -279,7 +298,7 @@ std::string quality_figures(const store::MetricRow& m, const std::string& lead) 
 
 int show_status(const Config& config, const std::vector<std::string>& names) {
   Backends b;
-  if (int rc = open_backends(config, b, false)) return rc;
+  if (int rc = open_backends(config, b, false, StoreUse::kReadExisting)) return rc;
   for (const auto& ds : config.datasets()) {
     if (!names.empty() && std::find(names.begin(), names.end(), ds.name()) == names.end()) continue;
     if (Status s = b.store->ensure_dataset(ds); !s.ok()) {

@@ -478,7 +478,7 @@ TEST(CliConfig, DatasetGuideSampleLoads) {
                            isolated(dir)),
                     dir);
   EXPECT_EQ(e.code, 0) << e.err;
-  EXPECT_NE(e.out.find("loaded 1 rows"), std::string::npos) << e.out << e.err;
+  EXPECT_NE(e.out.find("loaded 1 row into"), std::string::npos) << e.out << e.err;
 }
 
 TEST(CliConfig, StatusLeadsWithTheDatasetsMetric) {

@@ -70,6 +70,18 @@ TEST(Cli, BadConfigurationIsOneLineAndExitCode2AndWritesNothing) {
   EXPECT_EQ(run({"check", dir.str() + "/missing.yaml"}, dir.str()), 2);
 }
 
+// status only reads: a store path with nothing behind it (a typo, say) is reported, and neither
+// the file nor its directories are created to look like an empty store.
+TEST(Cli, StatusOfAStoreThatDoesNotExistSaysSoAndCreatesNothing) {
+  testing::TempDir dir;
+  const std::string url = "sqlite:" + dir.str() + "/typo/flowcast.db";
+  EXPECT_EQ(run({"status", taxi_yaml(), "--set", "store=" + url}, dir.str()), 1);
+  EXPECT_EQ(slurp(dir.str() + "/stderr"),
+            "flowcast: no store at " + url +
+                ": nothing has been stored there yet (is `store:` right?)\n");
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "typo"));
+}
+
 TEST(Cli, KillNineMidStreamThenRestartLosesAndDoublesNothing) {
   testing::TempDir dir;
   std::vector<std::string> common = {
