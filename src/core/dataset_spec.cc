@@ -1,6 +1,7 @@
 #include "core/dataset_spec.h"
 
 #include <cctype>
+#include <cstdio>
 
 #include "core/config_error.h"
 
@@ -115,6 +116,13 @@ DatasetSpec DatasetSpec::parse(const std::string& name, const ConfigNode& node) 
       fs.required = f.get_bool("required", fs.role == FieldRole::kRequest);
       if (f["min"].defined()) fs.min = f.get_double("min", 0);
       if (f["max"].defined()) fs.max = f.get_double("max", 0);
+      // Bounds that no value fits would reject every record, one by one, at run time.
+      if (fs.min && fs.max && *fs.min > *fs.max) {
+        char bounds[96];
+        std::snprintf(bounds, sizeof bounds, "%g is above max %g: no value would fit", *fs.min,
+                      *fs.max);
+        f["min"].fail(bounds);
+      }
     }
     if (fs.type == FieldType::kLatitude) {
       if (!fs.min) fs.min = -90;

@@ -178,6 +178,25 @@ datasets:
             0u);
 }
 
+TEST(Config, BoundsNoValueFitsAreRefused) {
+  const std::string yaml = R"(
+datasets:
+  d:
+    key: id
+    event_time: ts
+    target: y
+    fields: {id: string, ts: timestamp, x: {type: float, min: 10, max: 5}, y: float}
+    features: [{transform: numeric, input: x}]
+)";
+  try {
+    Config::parse(yaml, {});
+    FAIL() << "min above max was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "datasets.d.fields.x.min: 10 is above max 5: no value would fit");
+  }
+  EXPECT_NO_THROW(Config::parse(yaml, {"datasets.d.fields.x.max=10"}));
+}
+
 TEST(Config, UnknownDatasetListsKnownNames) {
   Config c = Config::parse(kBase, {});
   EXPECT_THROW(c.dataset("taxi"), ConfigError);
