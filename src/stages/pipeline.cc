@@ -129,7 +129,7 @@ std::string Pipeline::status_line(double interval_s) {
   std::string line;
   for (const DatasetSpec* ds : datasets_) {
     int64_t produced = -1, ingested = -1, predicted = -1, lag = 0, version = -1, joined = -1,
-            dlq = 0, p99 = -1;
+            dlq = 0, p99 = -1, held = 0;
     double rps = 0, quality = std::numeric_limits<double>::quiet_NaN(), pps = 0;
     for (size_t i = 0; i < entries_.size(); ++i) {
       if (entries_[i].dataset != ds->name()) continue;
@@ -145,6 +145,7 @@ std::string Pipeline::status_line(double interval_s) {
       if (s.name() == "produce") {
         produced = in;
         rps = in_rate;
+        held = st.pending.load();
       } else if (s.name() == "ingest") {
         ingested = out;
       } else if (s.name() == "predict") {
@@ -167,6 +168,8 @@ std::string Pipeline::status_line(double interval_s) {
       part += buf;
     };
     if (produced >= 0) add(" produced %lld (%.0f/s)", (long long)produced, rps);
+    // A source that has run out still holds the outcomes not yet due: the run is not stuck.
+    if (produced >= 0 && rps == 0 && held > 0) add(", %lld outcomes not yet due", (long long)held);
     if (ingested >= 0) add(" ingested %lld", (long long)ingested);
     if (predicted >= 0) add(" predicted %lld (%.0f/s)", (long long)predicted, pps);
     if (p99 > 0) add(" p99 %.1fms", double(p99) / 1000);

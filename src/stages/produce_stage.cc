@@ -164,8 +164,11 @@ Status ProduceStage::run(std::stop_token stop) {
     return send(due_outcomes, ds.topics().outcomes);
   };
 
-  log->info("{}: producing {} at {:.0f}/s (speed-up {:.0f}x){}", ds.name(),
-            settings_.generator == "csv" ? settings_.csv : settings_.generator + " trips",
+  const std::string what = settings_.generator == "csv"      ? settings_.csv
+                           : settings_.generator == "realty" ? "realty listings and price requests"
+                           : settings_.generator == "taxi"   ? "taxi trips"
+                                                             : settings_.generator + " events";
+  log->info("{}: producing {} at {:.0f}/s (speed-up {:.0f}x){}", ds.name(), what,
             settings_.rate, settings_.speedup,
             settings_.limit ? ", " + std::to_string(settings_.limit) + " events" : "");
   stats_.running = true;
@@ -206,6 +209,7 @@ Status ProduceStage::run(std::stop_token stop) {
     FC_RETURN_IF_ERROR(send(observations, ds.topics().observations));
     FC_RETURN_IF_ERROR(send(requests, ds.topics().requests));
     FC_RETURN_IF_ERROR(send_due_outcomes(mono_nanos()));
+    stats_.pending = int64_t(outcomes.size());  // outcomes produced later, when they are due
     if (exhausted && outcomes.empty()) break;
     // Sleep until the next request or outcome is due, at most 20 ms.
     int64_t next_ns = start_ns + int64_t(double(emitted + 1) / settings_.rate * 1e9);

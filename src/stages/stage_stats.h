@@ -21,7 +21,8 @@ class StageStats {
   std::atomic<int64_t> errors{0};    // failures reported with set_error (retried or not)
   std::atomic<int64_t> lag{0};       // messages behind the end of the input topics
   std::atomic<int64_t> model_version{-1};  // serving (predict) or latest trained (train)
-  std::atomic<int64_t> pending{0};   // evaluate: predictions/outcomes waiting for their match
+  std::atomic<int64_t> pending{0};   // evaluate: predictions/outcomes waiting for their match;
+                                     // produce: outcomes held until they are due
   std::atomic<int64_t> latency_p50_us{0}, latency_p99_us{0};  // predict: request to prediction
   // The dataset's declared quality figure (model.metric: rmsle, mape, ...), NaN until known.
   // Evaluate: rolling, of the newest version; train: on the validation rows.
