@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "bus/bus.h"
+#include "cli/backends.h"
 #include "support/test_support.h"
 
 #ifndef FLOWCAST_KAFKA_MOCK
@@ -254,8 +255,10 @@ TEST(KafkaE2e, StagesAsProcessesShareThePartitionsAndSurviveKillNineAndABrokerFa
 
   // The store's tables first, so that the stage processes do not race to create them.
   {
-    Child check(bin, with({"status"}, common), d + "/status");
-    ASSERT_EQ(check.wait(60), 0) << slurp(d + "/status.err");
+    Config config = testing::taxi_config({"store=sqlite:" + db});
+    auto store = cli::open_store(config);
+    ASSERT_TRUE(store.ok()) << store.status().to_string();
+    ASSERT_TRUE((*store)->ensure_dataset(config.dataset("taxi")).ok());
   }
   auto ingest = std::make_unique<Child>(bin, with({"ingest"}, common), d + "/ingest");
   auto evaluate = std::make_unique<Child>(bin, with({"evaluate"}, common), d + "/evaluate");
