@@ -1,5 +1,7 @@
 #include "cli/backends.h"
 
+#include <filesystem>
+
 #include "bus/kafka_bus.h"
 #include "bus/local_bus.h"
 #include "core/config_error.h"
@@ -33,12 +35,16 @@ Result<std::unique_ptr<bus::Bus>> open_bus(const Config& config) {
                                "' (this build supports local:PATH and kafka://host:port,...)");
 }
 
-Result<std::unique_ptr<store::Store>> open_store(const Config& config) {
+Result<std::unique_ptr<store::Store>> open_store(const Config& config, StoreOpen mode) {
   const std::string& url = config.store_url();
   if (starts_with(url, "sqlite:")) {
     std::string path = url.substr(7);
     if (starts_with(path, "//")) path = path.substr(2);  // sqlite:///abs/path also accepted
     if (path.empty()) throw ConfigError("store", "sqlite: needs a file, as in sqlite:.flowcast/flowcast.db");
+    std::error_code ec;
+    if (mode == StoreOpen::kExisting && !std::filesystem::exists(path, ec))
+      return Status::not_found("no store at " + url +
+                               ": nothing has been stored there yet (is `store:` right?)");
     store::SqliteOptions options = store::parse_sqlite_options(config.section("sqlite"));
     FC_ASSIGN_OR_RETURN(auto s, store::SqliteStore::open(path, options));
     return std::unique_ptr<store::Store>(std::move(s));

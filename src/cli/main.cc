@@ -21,6 +21,7 @@
 #include "ml/model.h"
 #include "stages/file_ingest.h"
 #include "stages/pipeline.h"
+#include "stages/prediction_message.h"
 #include "stages/produce_stage.h"
 #include "stages/serving_model.h"
 #include "stages/train_stage.h"
@@ -76,24 +77,9 @@ struct Backends {
   std::unique_ptr<store::Store> store;
 };
 
-enum class StoreUse { kWrite, kReadExisting };
-
-// `kReadExisting` (status): an SQLite file that does not exist is reported, not
-// created with its directories: a mistyped path must not look like an empty store.
+// `store_open`: kExisting for commands that only read (see cli/backends.h).
 int open_backends(const Config& config, Backends& b, bool need_bus = true,
-                  StoreUse use = StoreUse::kWrite) {
-  if (use == StoreUse::kReadExisting && config.store_url().rfind("sqlite:", 0) == 0) {
-    std::string path = config.store_url().substr(7);
-    if (path.rfind("//", 0) == 0) path = path.substr(2);
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) {
-      std::fprintf(stderr,
-                   "flowcast: no store at %s: nothing has been stored there yet (is `store:` "
-                   "right?)\n",
-                   config.store_url().c_str());
-      return 1;
-    }
-  }
+                  StoreOpen store_open = StoreOpen::kCreate) {
   if (need_bus) {
     auto bus = open_bus(config);
     if (!bus.ok()) {
@@ -102,7 +88,11 @@ int open_backends(const Config& config, Backends& b, bool need_bus = true,
     }
     b.bus = std::move(bus).value();
   }
-  auto store = open_store(config);
+  auto store = open_store(config, store_open);
+  if (!store.ok() && store.status().code() == StatusCode::kNotFound) {
+    std::fprintf(stderr, "flowcast: %s\n", store.status().message().c_str());
+    return 1;
+  }
   if (!store.ok()) {
     std::fprintf(stderr, "flowcast: cannot open the store: %s\n", store.status().to_string().c_str());
     return 1;
@@ -277,28 +267,9 @@ int ingest_csv_file(const Config& config, const std::vector<std::string>& names,
   return 0;
 }
 
-// A window's quality figures, the dataset's own (model.metric, "the figure shown first") first.
-std::string quality_figures(const store::MetricRow& m, const std::string& lead) {
-  auto text = [](const char* format, double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, format, v);
-    return std::string(buf);
-  };
-  const std::pair<std::string, std::string> figures[] = {
-      {"rmsle", text("RMSLE %.4f", m.rmsle)},   {"mae", text("MAE %.1f", m.mae)},
-      {"rmse", text("RMSE %.1f", m.rmse)},      {"mape", text("MAPE %.1f%%", m.mape * 100)},
-      {"within_30", text("within 30%% %.1f%%", m.within_30 * 100)}};
-  std::string out;
-  for (const auto& [metric, figure] : figures)
-    if (metric == lead) out = figure;
-  for (const auto& [metric, figure] : figures)
-    if (metric != lead) out += (out.empty() ? "" : " ") + figure;
-  return out;
-}
-
 int show_status(const Config& config, const std::vector<std::string>& names) {
   Backends b;
-  if (int rc = open_backends(config, b, false, StoreUse::kReadExisting)) return rc;
+  if (int rc = open_backends(config, b, false, StoreOpen::kExisting)) return rc;
   for (const auto& ds : config.datasets()) {
     if (!names.empty() && std::find(names.begin(), names.end(), ds.name()) == names.end()) continue;
     if (Status s = b.store->ensure_dataset(ds); !s.ok()) {
@@ -322,7 +293,7 @@ int show_status(const Config& config, const std::vector<std::string>& names) {
     if (!metrics->empty()) {
       const auto& m = metrics->front();
       std::printf("  latest window (v%lld, %lld joined): %s\n", (long long)m.model_version,
-                  (long long)m.count, quality_figures(m, ds.model().metric).c_str());
+                  (long long)m.count, stages::format_metrics(m, ds.model().metric).c_str());
     }
   }
   return 0;

@@ -100,6 +100,13 @@ std::string format_metric(std::string_view name, double value) {
   return buf;
 }
 
+std::string format_metrics(const store::MetricRow& m, std::string_view lead) {
+  std::string out = format_metric(lead, metric_figure(m, lead));
+  for (const MetricFigure& f : kMetricFigures)
+    if (f.name != lead) out += ", " + format_metric(f.name, m.*f.member);
+  return out;
+}
+
 void write_metric_window(JsonWriter& w, const store::MetricRow& m) {
   w.field("model_version", m.model_version);
   w.field("window_end_ms", m.window_end_ms);

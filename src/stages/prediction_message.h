@@ -42,6 +42,8 @@ inline constexpr MetricFigure kMetricFigures[] = {{"mae", &store::MetricRow::mae
 double metric_figure(const store::MetricRow& m, std::string_view name);
 // "RMSLE 0.251", "MAPE 8.2%", "within 30% 76.4%": a figure as the status line and logs show it.
 std::string format_metric(std::string_view name, double value);
+// Every figure of `m`, `lead` (the dataset's model.metric) first, joined by ", ".
+std::string format_metrics(const store::MetricRow& m, std::string_view lead);
 
 // Writes a window's fields (model_version, window_end_ms, window_ms, count and the figures) into
 // the JSON object `w` is in: shared by the metrics message and the HTTP API.

@@ -72,10 +72,7 @@ Result<int64_t> TrainStage::train_once() {
   figures.within_30 = v.within_30;
   stats_.quality = metric_figure(figures, ds.model().metric);
   stats_.out.fetch_add(1);
-  // The dataset's own figure first (model.metric), then the others.
-  std::string shown = format_metric(ds.model().metric, stats_.quality.load());
-  for (const MetricFigure& f : kMetricFigures)
-    if (f.name != ds.model().metric) shown += ", " + format_metric(f.name, figures.*f.member);
+  const std::string shown = format_metrics(figures, ds.model().metric);
   log->info("{}: model v{} ({}) trained on {} rows in {:.2f}s (read {:.2f}s): validation {}{}",
             ds.name(), version, info.learner, n, outcome.seconds, read_s, shown,
             settings_.auto_promote ? "; now serving" : "; candidate (auto_promote is off)");

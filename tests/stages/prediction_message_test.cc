@@ -51,6 +51,10 @@ TEST(FormatMetric, EachFigureAsTheStatusLineShowsIt) {
   EXPECT_EQ(format_metric("within_30", 0.764), "within 30% 76.4%");
   EXPECT_EQ(format_metric("mae", 113.04), "MAE 113.0");
   EXPECT_EQ(format_metric("rmse", 250.0), "RMSE 250.0");
+  store::MetricRow m;
+  m.mae = 1, m.rmse = 2, m.rmsle = 0.25, m.mape = 0.125, m.within_30 = 0.5;
+  EXPECT_EQ(format_metrics(m, "mape"),
+            "MAPE 12.5%, MAE 1.0, RMSE 2.0, RMSLE 0.250, within 30% 50.0%");
 }
 
 }  // namespace
