@@ -219,13 +219,27 @@ Status XgboostLearner::ready() const {
   if (booster_) return Status();
   if (!load_status_.ok()) return load_status_;
   if (unloaded_.empty()) return Status::internal("xgboost learner used before fit or load");
-  // load() is not const only because it sets what this const call may set once.
-  load_status_ = const_cast<XgboostLearner*>(this)->load(unloaded_, cols_);
-  if (load_status_.ok()) unloaded_.clear();
-  return load_status_;
+  auto booster = open_booster(unloaded_, cols_);
+  if (!booster.ok()) return load_status_ = booster.status();
+  booster_ = std::move(booster).value();
+  unloaded_.clear();
+  return Status();
 }
 
 Status XgboostLearner::load(const std::string& bytes, size_t cols) {
+  FC_ASSIGN_OR_RETURN(auto booster, open_booster(bytes, cols));
+  int rounds = 0;
+  XGBoosterBoostedRounds(booster->h, &rounds);
+  rounds_used_ = rounds;
+  booster_ = std::move(booster);
+  unloaded_.clear();
+  load_status_ = Status();
+  cols_ = cols;
+  return Status();
+}
+
+Result<std::unique_ptr<XgboostLearner::Booster>> XgboostLearner::open_booster(
+    const std::string& bytes, size_t cols) {
   auto booster = std::make_unique<Booster>();
   if (XGBoosterCreate(nullptr, 0, &booster->h) != 0) return xgb_error("create");
   if (XGBoosterLoadModelFromBuffer(booster->h, bytes.data(), bytes.size()) != 0)
@@ -236,12 +250,7 @@ Status XgboostLearner::load(const std::string& bytes, size_t cols) {
     return Status::invalid("the XGBoost model expects " + std::to_string(features) +
                            " features, the feature pipeline makes " + std::to_string(cols));
   XGBoosterSetParam(booster->h, "nthread", "1");
-  int rounds = 0;
-  XGBoosterBoostedRounds(booster->h, &rounds);
-  rounds_used_ = rounds;
-  booster_ = std::move(booster);
-  cols_ = cols;
-  return Status();
+  return booster;
 }
 
 std::string XgboostLearner::summary_json() const {

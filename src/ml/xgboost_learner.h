@@ -37,6 +37,8 @@ class XgboostLearner : public Learner {
 
  private:
   struct Booster;  // RAII owner of a BoosterHandle
+  // A booster loaded from `bytes` (saved by save()), checked to expect `cols` features.
+  static Result<std::unique_ptr<Booster>> open_booster(const std::string& bytes, size_t cols);
   std::map<std::string, std::string> params_;
   // Mutable: a model kept by load_when_used() is loaded by the first const call that needs it.
   mutable std::unique_ptr<Booster> booster_;
