@@ -4,7 +4,7 @@
 #
 #   bench/http/batch_predict.sh BINARY LABEL STORE_DB BODY
 #
-# BODY: a JSON array of taxi requests (the harness in docs/BENCHMARKS.md writes one). The server
+# BODY: a JSON array of taxi requests (bench/http/make_batch_body.py writes one). The server
 # is stopped by its process id at the end.
 set -euo pipefail
 B=$1 LABEL=$2 DB=$3 BODY=$4
