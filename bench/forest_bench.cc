@@ -85,8 +85,7 @@ std::vector<float> make_rows(size_t n, uint64_t seed, std::vector<float>* y) {
 
 struct Fixture {
   Booster booster;
-  ml::CompiledForest forest;    // the kernel predict() picks on this CPU
-  ml::CompiledForest portable;  // the same forest, portable kernel
+  ml::CompiledForest forest;
   std::vector<float> pool;
 };
 
@@ -135,24 +134,18 @@ std::unique_ptr<Fixture> build_fixture() {
     std::exit(1);
   }
   fx->forest = std::move(forest.value());
-  fx->portable = fx->forest;
-  fx->portable.use_portable_kernel();
   fx->pool = make_rows(kPoolRows, 2, nullptr);
-  std::fprintf(stderr, "model: %zu trees, %zu nodes, %s layout, %s kernel\n",
-               fx->forest.num_trees(), fx->forest.num_nodes(), fx->forest.layout(),
-               fx->forest.kernel());
-  // All must agree before any is timed.
-  const float* theirs = xgboost_predict(fx->booster.h, fx->pool.data(), 4096);
-  for (const ml::CompiledForest* f : {&fx->forest, &fx->portable}) {
-    std::vector<float> mine(4096);
-    f->predict(fx->pool.data(), mine.size(), kFeatures, mine.data());
-    for (size_t i = 0; i < mine.size(); ++i)
-      if (!(std::fabs(mine[i] - theirs[i]) <= 1e-5f)) {
-        std::fprintf(stderr, "row %zu: forest (%s) %g, xgboost %g\n", i, f->kernel(), mine[i],
-                     theirs[i]);
-        std::exit(1);
-      }
-  }
+  std::fprintf(stderr, "model: %zu trees, %zu nodes, %s layout\n", fx->forest.num_trees(),
+               fx->forest.num_nodes(), fx->forest.layout());
+  // Both must agree before either is timed.
+  std::vector<float> mine(4096);
+  fx->forest.predict(fx->pool.data(), mine.size(), kFeatures, mine.data());
+  const float* theirs = xgboost_predict(fx->booster.h, fx->pool.data(), mine.size());
+  for (size_t i = 0; i < mine.size(); ++i)
+    if (!(std::fabs(mine[i] - theirs[i]) <= 1e-5f)) {
+      std::fprintf(stderr, "row %zu: forest %g, xgboost %g\n", i, mine[i], theirs[i]);
+      std::exit(1);
+    }
   return fx;
 }
 
@@ -167,25 +160,19 @@ Fixture& fixture() {
   return *fixture_slot();
 }
 
-void run_forest(benchmark::State& state, const ml::CompiledForest& forest) {
-  const Fixture& f = fixture();
+void BM_CompiledForest(benchmark::State& state) {
+  Fixture& f = fixture();
   const auto batch = static_cast<size_t>(state.range(0));
   std::vector<float> out(batch);
   size_t start = 0;
   for (auto _ : state) {
     if (start + batch > kPoolRows) start = 0;
-    forest.predict(f.pool.data() + start * kFeatures, batch, kFeatures, out.data());
+    f.forest.predict(f.pool.data() + start * kFeatures, batch, kFeatures, out.data());
     benchmark::DoNotOptimize(out.data());
     start += batch;
   }
   state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(batch));
-  state.SetLabel(forest.kernel());
 }
-
-// What predict() runs on this CPU (the AVX-512 kernel where there is one).
-void BM_CompiledForest(benchmark::State& state) { run_forest(state, fixture().forest); }
-// The portable kernel, on any CPU.
-void BM_CompiledForestPortable(benchmark::State& state) { run_forest(state, fixture().portable); }
 
 void BM_XgboostPredictFromDense(benchmark::State& state) {
   Fixture& f = fixture();
@@ -202,7 +189,6 @@ void BM_XgboostPredictFromDense(benchmark::State& state) {
 }
 
 BENCHMARK(BM_CompiledForest)->Arg(1)->Arg(8)->Arg(64)->Arg(512)->Arg(4096);
-BENCHMARK(BM_CompiledForestPortable)->Arg(1)->Arg(8)->Arg(64)->Arg(512)->Arg(4096);
 BENCHMARK(BM_XgboostPredictFromDense)->Arg(1)->Arg(8)->Arg(64)->Arg(512)->Arg(4096);
 
 }  // namespace

@@ -367,7 +367,6 @@ CompiledForest CompiledForest::compile(const ForestSpec& spec) {
     f.wide_left_.clear();
     f.wide_left_.shrink_to_fit();
   }
-  f.quantized_ = QuantizedForest::build(spec);
   return f;
 }
 
@@ -389,11 +388,6 @@ float CompiledForest::apply_link(float margin) const {
 
 void CompiledForest::predict(const float* rows, size_t n_rows, size_t n_cols, float* out) const {
   assert(n_cols >= num_features_);
-  if (quantized_active()) {
-    quantized_->margins(rows, n_rows, n_cols, out);
-    for (size_t r = 0; r < n_rows; ++r) out[r] = apply_link(out[r]);
-    return;
-  }
   const size_t tile_floats = z_columns_ * kLanes;
   const Shape shape{roots_.data(), steps_.data(), group_steps_.data(),
                     roots_.size(), tile_floats,   base_margin_};

@@ -16,22 +16,16 @@
 // A step is bound by load latency (node, then z): about 6 instructions and 1.5-2 cycles per row
 // and level on the machine measured in bench/forest_bench.cc.
 //
-// That is the portable kernel. On a CPU with AVX-512 a forest of up to 32 features and depth 10
-// is scored by QuantizedForest (forest_quantized.h) instead: sixteen trees per step, the same
-// results.
-//
 // Thread-safety: immutable after loading; predict() may be called from any number of threads.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/status.h"
-#include "ml/forest_quantized.h"
 #include "ml/forest_spec.h"
 
 namespace flowcast::ml {
@@ -56,10 +50,6 @@ class CompiledForest {
   // "compact" (8-byte nodes with 16-bit offsets: up to 4095 features) or "wide" (any forest).
   const char* layout() const { return compact_.empty() ? "wide" : "compact"; }
   const std::string& objective() const { return objective_; }
-  // "avx512" when predict() uses the QuantizedForest kernel, else "portable".
-  const char* kernel() const { return quantized_active() ? "avx512" : "portable"; }
-  // Scores with the portable kernel from now on (to compare the two, in tests and benchmarks).
-  void use_portable_kernel() { quantized_.reset(); }
 
  private:
   // Node layouts (see compiled_forest.cc). A node sends a row left when
@@ -79,7 +69,6 @@ class CompiledForest {
   static_assert(sizeof(CompactNode) == 8 && sizeof(WideNode) == 8);
 
   float apply_link(float margin) const;
-  bool quantized_active() const { return quantized_.has_value() && QuantizedForest::available(); }
 
   // The nodes of all trees, each tree breadth-first; exactly one layout is filled.
   std::vector<CompactNode> compact_;
@@ -93,8 +82,6 @@ class CompiledForest {
   float base_margin_ = 0;
   ForestLink link_ = ForestLink::kIdentity;
   std::string objective_;
-  // The AVX-512 kernel's layout, when the forest fits it.
-  std::optional<QuantizedForest> quantized_;
 };
 
 }  // namespace flowcast::ml
