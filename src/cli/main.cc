@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 
 #include <atomic>
+#include <cctype>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <cstdio>
@@ -61,6 +63,21 @@ Config load_config(const Common& c, const std::vector<std::string>& extra) {
   stages::Pipeline::validate_datasets(config, c.datasets);
   init_logging(config.log_level());
   return config;
+}
+
+// Where the value of `key` came from when not from the file: "--set" or the environment variable
+// that overrides it (config.h has the precedence); empty for the file.
+std::string setting_origin(const Common& c, const std::string& key) {
+  for (const std::string& o : c.overrides)
+    if (o.size() > key.size() && o.compare(0, key.size(), key) == 0 && o[key.size()] == '=')
+      return "--set";
+  for (const char* name : {"bus", "store", "log_level"}) {
+    if (key != name) continue;
+    std::string var = "FLOWCAST_" + std::string(name);
+    for (char& ch : var) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+    if (const char* v = std::getenv(var.c_str()); v && *v) return var;
+  }
+  return "";
 }
 
 // The datasets a command works on: the --dataset names (each must exist), else all of them.
@@ -267,9 +284,45 @@ int ingest_csv_file(const Config& config, const std::vector<std::string>& names,
   return 0;
 }
 
-int show_status(const Config& config, const std::vector<std::string>& names) {
+// "2016-03-07T00:00:27.981345Z" as "2016-03-07 00:00:27"; other text as it is.
+std::string readable_time(const nlohmann::json& v) {
+  if (!v.is_string()) return "?";
+  std::string t = v.get<std::string>();
+  if (t.size() >= 19 && t[10] == 'T') return t.substr(0, 10) + " " + t.substr(11, 8);
+  return t;
+}
+
+// A model's card (ModelInfo::metrics_json) as two lines: what it was trained on, and its
+// validation figures with the dataset's metric first. Missing parts are left out.
+void print_model_card(const store::ModelInfo& m, const std::string& metric) {
+  std::printf("  model v%lld %-9s %s, %lld rows", (long long)m.version, m.status.c_str(),
+              m.learner.c_str(), (long long)m.trained_rows);
+  nlohmann::json card = nlohmann::json::parse(m.metrics_json, nullptr, false);
+  if (!card.is_object()) card = nlohmann::json::object();
+  const nlohmann::json training = card.value("training", nlohmann::json::object());
+  if (training.contains("window_start") && training.contains("window_end"))
+    std::printf(" from %s to %s", readable_time(training["window_start"]).c_str(),
+                readable_time(training["window_end"]).c_str());
+  if (training.value("seconds", nlohmann::json()).is_number())
+    std::printf(", trained in %.2f s", training["seconds"].get<double>());
+  std::printf("\n");
+  const nlohmann::json validation = card.value("validation", nlohmann::json::object());
+  if (!validation.is_object() || validation.empty()) return;
+  store::MetricRow figures;
+  for (const stages::MetricFigure& f : stages::kMetricFigures) {
+    const nlohmann::json v = validation.value(f.name, nlohmann::json());
+    figures.*f.member = v.is_number() ? v.get<double>() : std::nan("");
+  }
+  std::printf("      validation");
+  if (validation.value("count", nlohmann::json()).is_number_integer())
+    std::printf(" on %lld rows", validation["count"].get<long long>());
+  std::printf(": %s\n", stages::format_metrics(figures, metric).c_str());
+}
+
+int show_status(const Config& config, const std::vector<std::string>& names, bool as_json) {
   Backends b;
   if (int rc = open_backends(config, b, false, StoreOpen::kExisting)) return rc;
+  nlohmann::json all = nlohmann::json::object();
   for (const auto& ds : config.datasets()) {
     if (!names.empty() && std::find(names.begin(), names.end(), ds.name()) == names.end()) continue;
     if (Status s = b.store->ensure_dataset(ds); !s.ok()) {
@@ -283,19 +336,49 @@ int show_status(const Config& config, const std::vector<std::string>& names) {
       std::fprintf(stderr, "flowcast: reading %s failed\n", b.store->describe().c_str());
       return 1;
     }
+    if (as_json) {
+      nlohmann::json d = {{"store", b.store->describe()},
+                          {"records", st->records},
+                          {"labelled", st->labelled},
+                          {"predictions", st->predictions},
+                          {"predicted_keys", st->predicted_keys},
+                          {"joined", st->evaluations},
+                          {"metric", ds.model().metric},
+                          {"models", nlohmann::json::array()}};
+      for (const auto& m : *models) {
+        nlohmann::json card = nlohmann::json::parse(m.metrics_json, nullptr, false);
+        d["models"].push_back({{"version", m.version},
+                               {"status", m.status},
+                               {"learner", m.learner},
+                               {"trained_rows", m.trained_rows},
+                               {"created_at_ms", m.created_at_ms},
+                               {"promoted_at_ms", m.promoted_at_ms},
+                               {"card", card.is_discarded() ? nlohmann::json() : card}});
+      }
+      if (!metrics->empty()) {
+        std::string window;
+        JsonWriter w(window);
+        w.begin_object();
+        stages::write_metric_window(w, metrics->front());
+        w.end_object();
+        d["latest_window"] = nlohmann::json::parse(window);
+      }
+      all[ds.name()] = std::move(d);
+      continue;
+    }
     std::printf("%s (%s)\n", ds.name().c_str(), b.store->describe().c_str());
     std::printf("  records %lld, labelled %lld, predictions %lld (%lld keys), joined %lld\n",
                 (long long)st->records, (long long)st->labelled, (long long)st->predictions,
                 (long long)st->predicted_keys, (long long)st->evaluations);
-    for (const auto& m : *models)
-      std::printf("  model v%lld %-9s %-8s rows %lld  %s\n", (long long)m.version, m.status.c_str(),
-                  m.learner.c_str(), (long long)m.trained_rows, m.metrics_json.c_str());
+    if (models->empty()) std::printf("  no model yet: version 0 (the baseline) answers\n");
+    for (const auto& m : *models) print_model_card(m, ds.model().metric);
     if (!metrics->empty()) {
       const auto& m = metrics->front();
       std::printf("  latest window (v%lld, %lld joined): %s\n", (long long)m.model_version,
                   (long long)m.count, stages::format_metrics(m, ds.model().metric).c_str());
     }
   }
+  if (as_json) std::printf("%s\n", all.dump(2).c_str());
   return 0;
 }
 
@@ -399,6 +482,9 @@ int main_impl(int argc, char** argv) {
 
   auto* status = app.add_subcommand("status", "Show what the store holds: rows, models, latest quality");
   add_common(status, common);
+  bool status_json = false;
+  status->add_flag("--json", status_json,
+                   "Print it as one JSON object by dataset (each model's full training card)");
   auto* check = app.add_subcommand("check", "Validate a configuration file and exit");
   add_common(check, common);
   BenchOptions bench_options;
@@ -518,7 +604,7 @@ int main_impl(int argc, char** argv) {
                   redact_url(config.store_url()).c_str());
       return 0;
     }
-    if (app.got_subcommand(status)) return show_status(load_config(common, {}), common.datasets);
+    if (app.got_subcommand(status)) return show_status(load_config(common, {}), common.datasets, status_json);
     if (app.got_subcommand(bench)) {
       common.config_path = bench_options.config_path;
       return run_bench_command(bench_options);
@@ -565,6 +651,11 @@ int main_impl(int argc, char** argv) {
                    std::string(e.what()).substr(e.path().size() + 2).c_str());
     else if (e.path().rfind("--", 0) == 0)
       std::fprintf(stderr, "flowcast: %s\n", e.what());
+    else if (std::string origin = setting_origin(common, e.path()); origin == "--set")
+      std::fprintf(stderr, "flowcast: --set %s\n", e.what());
+    else if (!origin.empty())  // the environment variable names the key
+      std::fprintf(stderr, "flowcast: %s: %s\n", origin.c_str(),
+                   std::string(e.what()).substr(e.path().size() + 2).c_str());
     else
       std::fprintf(stderr, "flowcast: %s: %s\n", common.config_path.c_str(), e.what());
     return 2;

@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "core/json_writer.h"
 #include "support/test_support.h"
@@ -132,18 +135,16 @@ TEST(CliConfig, ProducerThatCannotRunFailsAtStartUp) {
   };
   const std::string taxi = example("taxi.yaml"), realty = example("realty.yaml");
   const std::vector<Case> cases = {
+      // A --set value is blamed on --set, not on the file.
       {{"produce", taxi, "--set", "stages.produce.generator=bogus"},
-       "flowcast: " + taxi +
-           ": stages.produce.generator: unknown generator 'bogus' (expected taxi, realty or "
-           "csv)\n"},
+       "flowcast: --set stages.produce.generator: unknown generator 'bogus' (expected taxi, "
+       "realty or csv)\n"},
       {{"run", taxi, "--no-serve", "--set", "stages.produce.generator=bogus"},
-       "flowcast: " + taxi +
-           ": stages.produce.generator: unknown generator 'bogus' (expected taxi, realty or "
-           "csv)\n"},
+       "flowcast: --set stages.produce.generator: unknown generator 'bogus' (expected taxi, "
+       "realty or csv)\n"},
       {{"check", taxi, "--set", "stages.produce.generator=bogus"},
-       "flowcast: " + taxi +
-           ": stages.produce.generator: unknown generator 'bogus' (expected taxi, realty or "
-           "csv)\n"},
+       "flowcast: --set stages.produce.generator: unknown generator 'bogus' (expected taxi, "
+       "realty or csv)\n"},
       {{"produce", "taxi", realty},
        "flowcast: " + realty +
            ": stages.produce.generator: the taxi generator does not fit dataset 'realty': "
@@ -411,12 +412,12 @@ TEST(CliConfig, ProducerFlagsAreCheckedLikeTheSettings) {
       EXPECT_TRUE(wrote_nothing(dir)) << cmd << " " << c.flags[0];
     }
   }
-  // The same value in the configuration: the same problem, under the key.
+  // The same value as a setting: the same problem, under the key.
   Exit e = flowcast(concat({"check", taxi, "--set", "stages.produce.rate=0"}, isolated(dir)), dir);
   EXPECT_EQ(e.code, 2);
-  EXPECT_EQ(e.err, "flowcast: " + taxi +
-                       ": stages.produce.rate: must be more than 0 and at most 10,000,000 per "
-                       "second, got 0\n");
+  EXPECT_EQ(e.err,
+            "flowcast: --set stages.produce.rate: must be more than 0 and at most 10,000,000 per "
+            "second, got 0\n");
 }
 
 TEST(CliConfig, KeyWrittenTwiceFailsAtStartUp) {
@@ -496,6 +497,70 @@ TEST(CliConfig, StatusLeadsWithTheDatasetsMetric) {
   EXPECT_NE(e.out.find("latest window (v0, 60 joined): MAPE "), std::string::npos) << e.out;
   e = flowcast(concat({"status", config}, isolated(dir)), dir);
   EXPECT_NE(e.out.find("latest window (v0, 60 joined): RMSLE "), std::string::npos) << e.out;
+}
+
+// A bad store URL is blamed on where it came from: --set, the environment, or the file.
+TEST(CliConfig, AStoreErrorNamesWhereTheUrlCameFrom) {
+  testing::TempDir dir;
+  const std::string config = flats_config(dir);
+  Exit e = flowcast({"status", config, "--set", "store=mysql://db/x"}, dir);
+  EXPECT_EQ(e.code, 2);
+  EXPECT_EQ(e.err.rfind("flowcast: --set store: unsupported store URL 'mysql://db/x'", 0), 0u)
+      << e.err;
+  EXPECT_TRUE(one_line(e.err)) << e.err;
+
+  ::setenv("FLOWCAST_STORE", "mysql://db/x", 1);
+  e = flowcast({"status", config}, dir);
+  ::unsetenv("FLOWCAST_STORE");
+  EXPECT_EQ(e.code, 2);
+  EXPECT_EQ(e.err.rfind("flowcast: FLOWCAST_STORE: unsupported store URL", 0), 0u)
+      << e.err;
+
+  std::ofstream(config, std::ios::app) << "store: mysql://db/x\n";
+  e = flowcast({"status", config}, dir);
+  EXPECT_EQ(e.code, 2);
+  EXPECT_EQ(e.err.rfind("flowcast: " + config + ": store: unsupported store URL", 0), 0u) << e.err;
+}
+
+// status: each model's training window and validation figures, readable, and the whole card
+// with --json.
+TEST(CliConfig, StatusShowsEachModelsCard) {
+  testing::TempDir dir;
+  std::string config = flats_config(dir);
+  Exit e = flowcast(concat({"ingest-file", dir.str() + "/flats.csv", config}, isolated(dir)), dir);
+  ASSERT_EQ(e.code, 0) << e.err;
+  e = flowcast(concat({"status", config}, isolated(dir)), dir);
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_NE(e.out.find("  no model yet: version 0 (the baseline) answers\n"), std::string::npos)
+      << e.out;
+  e = flowcast(
+      concat({"train", config, "--once", "--set", "stages.train.min_rows=10"}, isolated(dir)), dir);
+  ASSERT_EQ(e.code, 0) << e.err;
+
+  e = flowcast(concat({"status", config}, isolated(dir)), dir);
+  EXPECT_EQ(e.code, 0) << e.err;
+  // The CSV's times run from 1 to 9 January; the card is two lines, not the card's JSON.
+  EXPECT_NE(e.out.find("  model v1 active    ridge, 60 rows from 2024-01-01 12:00:00 to "
+                       "2024-01-09 12:00:00, trained in "),
+            std::string::npos)
+      << e.out;
+  EXPECT_NE(e.out.find("      validation on 6 rows: RMSLE "), std::string::npos) << e.out;
+  EXPECT_EQ(e.out.find('{'), std::string::npos) << e.out;
+
+  e = flowcast(concat({"status", config, "--json"}, isolated(dir)), dir);
+  EXPECT_EQ(e.code, 0) << e.err;
+  const nlohmann::json doc = nlohmann::json::parse(e.out, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << e.out;
+  const nlohmann::json& flats = doc["flats"];
+  EXPECT_EQ(flats["records"], 60) << e.out;
+  EXPECT_EQ(flats["metric"], "rmsle") << e.out;
+  ASSERT_EQ(flats["models"].size(), 1u) << e.out;
+  const nlohmann::json& m = flats["models"][0];
+  EXPECT_EQ(m["version"], 1);
+  EXPECT_EQ(m["status"], "active");
+  EXPECT_EQ(m["trained_rows"], 60);
+  EXPECT_EQ(m["card"]["validation"]["count"], 6) << e.out;
+  EXPECT_TRUE(m["card"]["validation"]["rmsle"].is_number()) << e.out;
 }
 
 }  // namespace
