@@ -22,10 +22,8 @@ bool ServingModel::refresh() {
       std::nth_element(t.begin(), t.begin() + long(t.size() / 2), t.end());
       b = t[t.size() / 2];
     }
-    bool changed = !baseline_set_ || b != baseline_;
     baseline_ = b;
     baseline_set_ = true;
-    (void)changed;
     return false;  // still version 0
   }
   const int64_t v = (*active)->version;
@@ -43,9 +41,14 @@ bool ServingModel::refresh() {
     return false;
   }
   (*m)->set_version(v);
-  int64_t old = version();
+  const int64_t old = version();
+  // The first model a process loads at start replaced nothing it had served.
+  const bool first = !model_ && !baseline_set_;
   model_ = std::shared_ptr<const ml::Model>(std::move(m).value());
-  log->info("{}: now serving model v{} (was v{})", spec_.name(), v, old);
+  if (first)
+    log->info("{}: serving model v{}", spec_.name(), v);
+  else
+    log->info("{}: now serving model v{} (was v{})", spec_.name(), v, old);
   return true;
 }
 
