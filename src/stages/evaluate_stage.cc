@@ -72,6 +72,9 @@ Status EvaluateStage::run(std::stop_token stop) {
   // Outcomes already joined, kept for join_ttl so a later prediction (another version) joins too.
   std::unordered_map<std::string, std::pair<double, int64_t>> recent_outcomes;
   std::deque<std::pair<int64_t, std::string>> recent_order;
+  // Store lookups of waiting keys: again after 5 s (store_lookup_after, at least 1 s), then
+  // doubling up to a minute, as long as each finds nothing.
+  LookupSchedule lookups(std::max<int64_t>(settings_.store_lookup_after_ms, 1000), 60'000);
   std::map<bus::TopicPartition, std::multiset<int64_t>> held;  // offsets of waiting records
   std::map<int64_t, std::deque<Joined>> window;                // per model version
   std::map<int64_t, int64_t> joined_total;
@@ -260,13 +263,15 @@ Status EvaluateStage::run(std::stop_token stop) {
       int64_t looked_up = 0;
       for (auto it = waiting_predictions.begin();
            it != waiting_predictions.end() && looked_up < settings_.batch_size;) {
-        if (it->second.front().origin.arrived_ms > now - settings_.store_lookup_after_ms) {
+        if (it->second.front().origin.arrived_ms > now - settings_.store_lookup_after_ms ||
+            !lookups.due(it->first, now)) {
           ++it;
           continue;
         }
         ++looked_up;
         auto stored = ctx_.store.get_record(ds, it->first);
         if (!stored.ok() || !stored->has_value() || !(*stored)->has(ds.target_index())) {
+          lookups.missed(it->first, now);
           ++it;
           continue;
         }
@@ -287,13 +292,15 @@ Status EvaluateStage::run(std::stop_token stop) {
       for (auto it = waiting_outcomes.begin();
            it != waiting_outcomes.end() && looked_up < settings_.batch_size;) {
         const auto& [actual, origin] = it->second;
-        if (origin.arrived_ms > now - settings_.store_lookup_after_ms) {
+        if (origin.arrived_ms > now - settings_.store_lookup_after_ms ||
+            !lookups.due(it->first, now)) {
           ++it;
           continue;
         }
         ++looked_up;
         auto stored = ctx_.store.predictions_for(ds, it->first);
         if (!stored.ok() || stored->empty()) {
+          lookups.missed(it->first, now);
           ++it;
           continue;
         }
@@ -326,6 +333,10 @@ Status EvaluateStage::run(std::stop_token stop) {
           ++it;
         }
       }
+      // Keys joined (here or from the bus), expired or revoked need no schedule any more.
+      lookups.keep_only([&](const std::string& key) {
+        return waiting_predictions.count(key) > 0 || waiting_outcomes.count(key) > 0;
+      });
       if (expired) {
         unjoined_.fetch_add(expired);
         log->warn("{}: {} predictions/outcomes found no match within {}s", ds.name(), expired,

@@ -11,7 +11,9 @@
 // unmatched prediction or outcome waits before it is dropped and counted as unjoined),
 // batch_size (5000), store_lookup_after (5s: a prediction waiting this long is joined with the
 // outcome the store holds, if ingest stored one, and an outcome waiting this long with the
-// predictions the store holds; this covers what was read before a restart).
+// predictions the store holds; this covers what was read before a restart. A key whose lookup
+// finds nothing is looked up again after store_lookup_after, then twice as long after each
+// further miss, up to a minute).
 #pragma once
 
 #include "stages/stage.h"

@@ -146,4 +146,19 @@ int64_t total_lag(bus::Consumer& consumer, StageStats* stats) {
   return lag;
 }
 
+bool LookupSchedule::due(const std::string& key, int64_t now_ms) const {
+  auto it = next_.find(key);
+  return it == next_.end() || now_ms >= it->second.at_ms;
+}
+
+void LookupSchedule::missed(const std::string& key, int64_t now_ms) {
+  auto [it, first] = next_.try_emplace(key, Next{0, first_ms_});
+  if (!first) it->second.wait_ms = std::min(max_ms_, 2 * it->second.wait_ms);
+  it->second.at_ms = now_ms + it->second.wait_ms;
+}
+
+void LookupSchedule::keep_only(const std::function<bool(const std::string&)>& waiting) {
+  std::erase_if(next_, [&](const auto& kv) { return !waiting(kv.first); });
+}
+
 }  // namespace flowcast::stages

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <stop_token>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "bus/bus.h"
@@ -77,6 +78,32 @@ class BusOffsetCopy {
   std::map<bus::TopicPartition, int64_t> waiting_;  // guarded by mu_
   int64_t sent_ns_;                                 // consumer's thread only
   std::vector<bus::PartitionOffset> sending_;       // consumer's thread only
+};
+
+// When to look a waiting key up in the store again. A lookup that finds nothing makes the key
+// wait `first_ms` before its next one, then twice as long after each further miss, up to
+// `max_ms`: a record whose match is legitimately far off (an outcome due in twenty minutes)
+// costs a handful of queries instead of one a second, and keys not yet due take nothing from a
+// round's lookup budget, so the keys behind them get their turn.
+class LookupSchedule {
+ public:
+  LookupSchedule(int64_t first_ms, int64_t max_ms) : first_ms_(first_ms), max_ms_(max_ms) {}
+  // Whether `key` may be looked up at `now_ms` (a key never looked up always may).
+  bool due(const std::string& key, int64_t now_ms) const;
+  // A lookup of `key` at `now_ms` found nothing.
+  void missed(const std::string& key, int64_t now_ms);
+  // `key` stopped waiting (joined, expired or handed to another member).
+  void forget(const std::string& key) { next_.erase(key); }
+  // Forgets every key for which `waiting` is false.
+  void keep_only(const std::function<bool(const std::string&)>& waiting);
+  size_t size() const { return next_.size(); }
+
+ private:
+  struct Next {
+    int64_t at_ms, wait_ms;
+  };
+  int64_t first_ms_, max_ms_;
+  std::unordered_map<std::string, Next> next_;
 };
 
 // Sleeps up to `ms`, waking early when stop is requested. Returns false if stop was requested.
