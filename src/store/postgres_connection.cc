@@ -159,32 +159,40 @@ Result<PostgresResult> PostgresConnection::query(const std::string& sql,
 }
 
 Status PostgresConnection::copy_in(const std::string& copy_sql, std::string_view data,
-                                   std::string_view what) {
+                                   std::string_view what, std::string* sqlstate) {
   PGconn* c = conn_.get();
+  if (sqlstate != nullptr) sqlstate->clear();
+  // The command's outcome: the first failed result (with its SQLSTATE), else the connection's.
+  auto finish = [&](bool sent) -> Status {
+    PostgresResult failed;
+    while (PGresult* raw = PQgetResult(c)) {
+      PostgresResult r(raw);
+      if (!failed && r.status() != PGRES_COMMAND_OK) failed = std::move(r);
+    }
+    if (!failed && sent) return Status::ok_status();
+    if (failed && sqlstate != nullptr) *sqlstate = std::string(failed.sqlstate());
+    return error(failed.get(), what);
+  };
   {
     PostgresResult start(PQexec(c, copy_sql.c_str()));
-    if (!start || start.status() != PGRES_COPY_IN) return error(start.get(), what);
+    if (!start || start.status() != PGRES_COPY_IN) {
+      if (start && sqlstate != nullptr) *sqlstate = std::string(start.sqlstate());
+      return error(start.get(), what);
+    }
   }
   for (size_t off = 0; off < data.size(); off += kCopyChunkBytes) {
     const size_t n = std::min(kCopyChunkBytes, data.size() - off);
     if (PQputCopyData(c, data.data() + off, static_cast<int>(n)) != 1) {
-      // The COPY is still open on the server side; end it so the session stays in sync.
+      // The server may have ended the COPY with an error (libpq then refuses more data), or the
+      // connection failed. End it on our side too so the session stays in sync.
       PQputCopyEnd(c, "client failed to send data");
-      while (PGresult* r = PQgetResult(c)) PQclear(r);
-      return error(nullptr, what);
+      return finish(false);
     }
   }
-  if (PQputCopyEnd(c, nullptr) != 1) {
-    while (PGresult* r = PQgetResult(c)) PQclear(r);
-    return error(nullptr, what);
-  }
-  Status status = Status::ok_status();
-  // COPY reports its outcome as one result, then the null that ends the command.
-  while (PGresult* raw = PQgetResult(c)) {
-    PostgresResult r(raw);
-    if (status.ok() && r.status() != PGRES_COMMAND_OK) status = error(r.get(), what);
-  }
-  return status;
+  // Success means the server accepted the end of the data; the result says whether the COPY
+  // itself succeeded (it reports one result, then the null that ends the command).
+  if (PQputCopyEnd(c, nullptr) != 1) return finish(false);
+  return finish(true);
 }
 
 }  // namespace flowcast::store

@@ -51,8 +51,11 @@ class PostgresConnection {
   Result<PostgresResult> query(const std::string& sql, std::string_view what) {
     return query(sql, PostgresParams{}, what);
   }
-  // Runs `copy_sql` (a COPY ... FROM STDIN) and sends `data` as its input.
-  Status copy_in(const std::string& copy_sql, std::string_view data, std::string_view what);
+  // Runs `copy_sql` (a COPY ... FROM STDIN) and sends `data` as its input. `sqlstate` as for
+  // exec(): a COPY the server ends early (a unique violation in the middle of the data) reports
+  // the server's error, and the session stays usable.
+  Status copy_in(const std::string& copy_sql, std::string_view data, std::string_view what,
+                 std::string* sqlstate = nullptr);
 
   // True once the session is unusable (socket closed, server gone).
   bool broken() const { return PQstatus(conn_.get()) == CONNECTION_BAD; }

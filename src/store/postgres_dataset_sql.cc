@@ -148,11 +148,9 @@ PostgresDatasetSql::PostgresDatasetSql(const DatasetSpec& spec) : signature_text
   for (const auto& [table, quoted] :
        {std::pair{records_table, records}, std::pair{predictions_table, predictions},
         std::pair{evaluations_table, evaluations}}) {
-    const std::string extra =
-        table == records_table ? ", \"_fc_new\" boolean NOT NULL DEFAULT false" : "";
     staging_tables.emplace_back(staging_name(table), "CREATE TEMP TABLE IF NOT EXISTS " +
                                                          postgres_quote(staging_name(table)) +
-                                                         " (LIKE " + quoted + extra +
+                                                         " (LIKE " + quoted +
                                                          ") ON COMMIT DELETE ROWS");
   }
 
@@ -176,15 +174,16 @@ PostgresDatasetSql::PostgresDatasetSql(const DatasetSpec& spec) : signature_text
     old_row += "t." + q;
     new_row += value;
   }
-  copy_records = "COPY " + stage_records + " (" + column_list(all_columns) +
-                 ",\"_fc_new\") FROM STDIN (FORMAT binary)";
+  copy_records =
+      "COPY " + stage_records + " (" + column_list(all_columns) + ") FROM STDIN (FORMAT binary)";
+  copy_new_records =
+      "COPY " + records + " (" + column_list(all_columns) + ") FROM STDIN (FORMAT binary)";
   const std::string insert_head = "INSERT INTO " + records + " AS t (" + column_list(all_columns) +
                                   ") SELECT " + column_list(all_columns) + " FROM " + stage_records;
   const std::string on_conflict = " ON CONFLICT (" + key + ") DO UPDATE SET " + set + " WHERE (" +
                                   old_row + ") IS DISTINCT FROM (" + new_row + ")";
   upsert_records = insert_head + on_conflict;
-  insert_new_records = insert_head + " WHERE \"_fc_new\"";
-  upsert_other_records = insert_head + " WHERE NOT \"_fc_new\"" + on_conflict;
+  upsert_records_in_key_order = insert_head + " ORDER BY " + key + on_conflict;
 
   const std::string prediction_columns =
       "\"key\",\"model_version\",\"prediction\",\"predicted_at_ms\"";

@@ -8,9 +8,9 @@
 //
 // Writes go through per-session temporary staging tables (`fc_stage_<table>`, created LIKE the
 // target, ON COMMIT DELETE ROWS): a batch is sent with one binary COPY into the staging table,
-// then moved with one INSERT ... SELECT ... ON CONFLICT into the target. The records staging
-// table has one more column, `_fc_new`: rows no outcome touched, which are usually new keys and
-// can take a plain INSERT (see PostgresStore::commit).
+// then moved with one INSERT ... SELECT ... ON CONFLICT into the target. Records that no outcome
+// touched, which are usually new keys, are first tried with a binary COPY straight into the
+// records table under a savepoint (see PostgresStore::write_records).
 //
 // Column order in every SELECT of records is the schema's field order, so column i is field i.
 // Identifiers are always double-quoted (DatasetSpec restricts them to [A-Za-z][A-Za-z0-9_]*);
@@ -57,12 +57,13 @@ struct PostgresDatasetSql {
 
   // Staging: CREATE TEMP TABLE statements (run outside any transaction), keyed by table name.
   std::vector<std::pair<std::string, std::string>> staging_tables;
-  std::string copy_records;    // COPY into the records staging table: `columns`, then _fc_new
+  std::string copy_records;    // COPY into the records staging table: `columns`
   std::string upsert_records;  // staging -> D_records, COALESCE semantics (every staged row)
-  // The fast path for rows expected to be new (_fc_new): a plain INSERT of those (fails with a
-  // unique violation if one exists after all), then the upsert of the others.
-  std::string insert_new_records;
-  std::string upsert_other_records;
+  // The same, taking the staged rows in key order (staged by two COPYs, each sorted).
+  std::string upsert_records_in_key_order;
+  // The fast path for rows expected to be new: COPY of `columns` straight into D_records (fails
+  // as a whole with a unique violation if one of the keys exists after all).
+  std::string copy_new_records;
   std::string copy_predictions;  // key, model_version, prediction, predicted_at_ms
   std::string insert_predictions;
   std::string copy_evaluations;      // key, model_version, prediction, actual, joined_at_ms

@@ -64,7 +64,7 @@ Status PostgresRecordEncoder::check(const Record& r, int role, size_t index) con
 }
 
 Status PostgresRecordEncoder::encode(const SinkBatch& batch, int64_t now_ms,
-                                     PostgresCopyBuffer& out, int64_t* new_rows) const {
+                                     PostgresCopyBuffer& fresh, PostgresCopyBuffer& rest) const {
   std::vector<Ref> refs;
   refs.reserve(batch.requests.size() + batch.outcomes.size() + batch.observations.size());
   int role = kRequest;
@@ -79,13 +79,14 @@ Status PostgresRecordEncoder::encode(const SinkBatch& batch, int64_t now_ms,
   std::stable_sort(refs.begin(), refs.end(),
                    [](const Ref& a, const Ref& b) { return a.record->key < b.record->key; });
 
-  out.clear();
-  out.reserve(refs.size() * 128 + 64);
+  fresh.clear();
+  rest.clear();
+  fresh.reserve(refs.size() * 128 + 64);
+  rest.reserve(batch.outcomes.size() * 64 + 64);
   const int n = static_cast<int>(spec_.fields().size());
   const int key_field = spec_.key_index();
   const int target = spec_.target_index();
-  const auto columns = static_cast<int16_t>(n + 3);  // fields, the two _at_ms, _fc_new
-  int64_t expected_new = 0;
+  const auto columns = static_cast<int16_t>(n + 2);  // fields, the two _at_ms
   std::vector<const Value*> chosen(static_cast<size_t>(n));
   for (size_t begin = 0; begin < refs.size();) {
     size_t end = begin + 1;
@@ -107,6 +108,7 @@ Status PostgresRecordEncoder::encode(const SinkBatch& batch, int64_t now_ms,
       if (rl == kOutcome) outcome = true;
       if (rl != kRequest && r.has(target)) labelled = true;
     }
+    PostgresCopyBuffer& out = outcome ? rest : fresh;
     out.begin_row(columns);
     for (int f = 0; f < n; ++f) {
       if (f == key_field) {
@@ -144,12 +146,10 @@ Status PostgresRecordEncoder::encode(const SinkBatch& batch, int64_t now_ms,
       out.add_int64(now_ms);
     else
       out.add_null();
-    out.add_bool(!outcome);
-    if (!outcome) ++expected_new;
     begin = end;
   }
-  out.finish();
-  if (new_rows != nullptr) *new_rows = expected_new;
+  fresh.finish();
+  rest.finish();
   return Status::ok_status();
 }
 

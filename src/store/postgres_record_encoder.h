@@ -13,6 +13,10 @@
 // batch (PostgreSQL refuses to update one row twice in a statement). Rows are sorted by key, so
 // concurrent writers lock keys in the same order and the key index is walked in order.
 //
+// The rows go to two COPY buffers with the same columns (the records table's): `fresh`, rows no
+// outcome went into, which are usually new keys (PostgresStore tries to COPY them straight into
+// the table), and `rest`, every other row. Each is sorted by key.
+//
 // Thread-safety: none; one encoder per commit.
 #pragma once
 
@@ -34,12 +38,11 @@ class PostgresRecordEncoder {
   PostgresRecordEncoder(const DatasetSpec& spec, const PostgresDatasetSql& sql, bool check_utf8)
       : spec_(spec), sql_(sql), check_utf8_(check_utf8) {}
 
-  // Checks every record of `batch`, then writes the merged rows into `out` (cleared first, and
-  // finished). `now_ms` is the bookkeeping time of this commit. Each row ends with `_fc_new`:
-  // true when no outcome went into it (such rows are usually new keys); `new_rows` (optional)
-  // receives how many rows have it.
-  Status encode(const SinkBatch& batch, int64_t now_ms, PostgresCopyBuffer& out,
-                int64_t* new_rows = nullptr) const;
+  // Checks every record of `batch`, then writes the merged rows into `fresh` (rows no outcome
+  // went into) and `rest` (the others); both are cleared first and finished, with the columns
+  // of PostgresDatasetSql::columns. `now_ms` is the bookkeeping time of this commit.
+  Status encode(const SinkBatch& batch, int64_t now_ms, PostgresCopyBuffer& fresh,
+                PostgresCopyBuffer& rest) const;
   // The check encode() applies to each record; `index` names the record in the message
   // (SIZE_MAX: not named by index).
   Status check(const Record& r, RecordRole role, size_t index) const {

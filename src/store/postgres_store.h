@@ -19,9 +19,10 @@
 //   - commit(): the batch is checked and encoded first (a bad record fails the batch with
 //     kInvalidArgument before anything is sent); then, in ONE transaction, each part goes by
 //     binary COPY into a temporary staging table and from there by one INSERT ... ON CONFLICT
-//     into its table (records that are probably new first try a plain INSERT under a savepoint;
-//     see write_records()). Text holding a NUL byte (PostgreSQL text cannot store one) or, on a
-//     UTF8 server, invalid UTF-8 fails the batch with kInvalidArgument naming the field.
+//     into its table (records that are probably new first try a binary COPY straight into the
+//     records table under a savepoint; see write_records()). Text holding a NUL byte (PostgreSQL
+//     text cannot store one) or, on a UTF8 server, invalid UTF-8 fails the batch with
+//     kInvalidArgument naming the field.
 //   - NaN doubles are stored as NULL and read back as absent (NaN in predictions, evaluations and
 //     metrics), as in SQLite. Timestamps are timestamptz (exact to the microsecond); times before
 //     4714 BC cannot be stored (kInvalidArgument).
@@ -57,6 +58,7 @@
 namespace flowcast::store {
 
 class PostgresConnection;
+class PostgresCopyBuffer;
 class PostgresPool;
 struct PostgresDatasetSql;
 
@@ -137,9 +139,10 @@ class PostgresStore : public Store {
   // The dataset's SQL, creating or checking its tables on first use (or when the spec changed).
   Result<std::shared_ptr<const PostgresDatasetSql>> dataset_sql(const DatasetSpec& spec);
   Result<std::shared_ptr<const PostgresDatasetSql>> create_or_check(const DatasetSpec& spec);
-  // Moves the staged records into D_records (inside commit()'s transaction).
-  Status write_records(PostgresConnection& db, const PostgresDatasetSql& sql, int64_t new_rows,
-                       int64_t rows);
+  // Writes the encoded records into D_records (inside commit()'s transaction): `fresh`, rows no
+  // outcome went into, and `rest`, as PostgresRecordEncoder::encode made them.
+  Status write_records(PostgresConnection& db, const PostgresDatasetSql& sql,
+                       const PostgresCopyBuffer& fresh, const PostgresCopyBuffer& rest);
   // Creates this session's staging tables for `sql` (and the global ones) if not done yet.
   Status ensure_staging(PostgresConnection& conn, const PostgresDatasetSql& sql);
 
@@ -148,8 +151,8 @@ class PostgresStore : public Store {
   const std::unique_ptr<PostgresPool> pool_;
   const bool check_utf8_;  // the server's encoding is UTF8
 
-  // Record commits left before the plain-INSERT fast path is tried again after it met a key
-  // that existed (see commit()).
+  // Record commits left before the COPY fast path is tried again after it met a key that
+  // existed (see write_records()).
   std::atomic<int> fast_path_pause_{0};
   std::atomic<bool> outage_{false};
   std::atomic<int64_t> outage_since_ns_{0};

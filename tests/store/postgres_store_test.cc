@@ -374,6 +374,52 @@ TEST(PostgresStore, RequestsForExistingKeysFallBackToTheUpsert) {
             (std::vector<std::string>{"50"}));
 }
 
+// The COPY straight into the table meets an existing key megabytes into its data, while the
+// client is still sending: the server ends the COPY, the session stays in sync, and the batch
+// (new rows and outcomes) goes through the staging table and the upsert instead; so does the
+// next one, while the fast path pauses.
+TEST(PostgresStore, AnExistingKeyDeepInALargeBatchFallsBackToTheUpsert) {
+  REQUIRE_SERVER();
+  std::string schema;
+  auto store = open_in_fresh_schema(*server, {}, &schema);
+  ASSERT_TRUE(store);
+  DatasetSpec tiny = tiny_dataset();
+  constexpr int kRows = 40'000;  // a few MB of COPY data
+  auto key = [](int i) {
+    std::string k = std::to_string(i);
+    return "k" + std::string(6 - k.size(), '0') + k;
+  };
+  SinkBatch first;
+  first.requests.push_back(request(tiny, key(kRows - 2), kT0, 1.0));
+  for (int i = 0; i < 5; ++i)
+    first.requests.push_back(request(tiny, "old" + std::to_string(i), kT0, 1.0));
+  ASSERT_TRUE(store->commit(tiny, first).ok());
+  for (int round = 0; round < 2; ++round) {
+    SinkBatch b;
+    b.group = "ingest";
+    b.offsets = {{"tiny.requests", 0, round + 1}};
+    for (int i = 0; i < kRows; ++i)
+      b.requests.push_back(request(tiny, key(i) + (round == 0 ? "" : "r"), kT0 + i, 2.0));
+    if (round == 1) b.requests.push_back(request(tiny, key(kRows - 2), kT0, 4.0));
+    for (int i = 0; i < 5; ++i)
+      b.outcomes.push_back(
+          make_record(tiny, "old" + std::to_string(i), {{"y", Value(7.0 + round)}}));
+    auto r = store->commit(tiny, b);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    EXPECT_EQ(store->load_offsets("ingest").value(),
+              (std::vector<OffsetEntry>{{"tiny.requests", 0, round + 1}}));
+    EXPECT_EQ(store->get_record(tiny, key(kRows - 2)).value()->values[2],
+              Value(round == 0 ? 2.0 : 4.0));
+  }
+  EXPECT_EQ(store->stats(tiny).value().records, 2 * kRows + 5);
+  EXPECT_EQ(store->get_record(tiny, key(kRows - 2)).value()->values[2], Value(4.0));
+  EXPECT_EQ(store->get_record(tiny, key(kRows - 1) + "r").value()->values[2], Value(2.0));
+  EXPECT_EQ(store->get_record(tiny, "old4").value()->values[6], Value(8.0));
+  EXPECT_EQ(store->get_record(tiny, "old4").value()->values[2], Value(1.0));
+  EXPECT_EQ(server->query("SELECT count(*) FROM tiny_records WHERE y IS NOT NULL", schema),
+            (std::vector<std::string>{"5"}));
+}
+
 TEST(PostgresStore, ConcurrentWritersAndAScanNeverClash) {
   REQUIRE_SERVER();
   auto store = open_in_fresh_schema(*server, {});
@@ -588,73 +634,77 @@ TEST(PostgresRecordEncoder, MergesOneRowPerKeyInApplyOrder) {
   b.requests.push_back(make_record(tiny, "k", {{"ts", Value(kT0)}, {"x", Value(1.0)}}));
   b.requests.push_back(make_record(tiny, "k", {{"x", Value(2.0)}, {"n", Value(int64_t{4})}}));
   b.outcomes.push_back(make_record(tiny, "k", {{"y", Value(9.0)}, {"x", Value(-1.0)}}));
+  b.requests.push_back(make_record(tiny, "b", {{"ts", Value(kT0)}}));
   b.requests.push_back(make_record(tiny, "a", {{"ts", Value(kT0)}}));
-  PostgresCopyBuffer out;
-  int64_t new_rows = -1;
-  ASSERT_TRUE(PostgresRecordEncoder(tiny, sql, true).encode(b, 1234, out, &new_rows).ok());
-  EXPECT_EQ(out.rows(), 2);  // "a" and "k", merged
-  EXPECT_EQ(new_rows, 1);    // only "a" had no outcome
-  // Decode the two rows back: 11-byte signature, 8 header bytes, then rows.
-  const std::string& d = out.data();
-  size_t p = 19;
-  auto i16 = [&] {
-    int v = (static_cast<unsigned char>(d[p]) << 8) | static_cast<unsigned char>(d[p + 1]);
-    p += 2;
-    return v;
+  PostgresCopyBuffer fresh, rest;
+  ASSERT_TRUE(PostgresRecordEncoder(tiny, sql, true).encode(b, 1234, fresh, rest).ok());
+  EXPECT_EQ(fresh.rows(), 2);  // "a" and "b": no outcome went into them
+  EXPECT_EQ(rest.rows(), 1);   // "k", merged
+  // Decode the rows back: 11-byte signature, 8 header bytes, then rows.
+  auto decode = [](const std::string& d, int count) {
+    size_t p = 19;
+    auto i16 = [&] {
+      int v = (static_cast<unsigned char>(d[p]) << 8) | static_cast<unsigned char>(d[p + 1]);
+      p += 2;
+      return v;
+    };
+    auto field = [&]() -> std::optional<std::string> {
+      uint32_t len = 0;
+      for (int i = 0; i < 4; ++i) len = (len << 8) | static_cast<unsigned char>(d[p++]);
+      if (len == 0xffffffffu) return std::nullopt;
+      std::string v = d.substr(p, len);
+      p += len;
+      return v;
+    };
+    std::vector<std::vector<std::optional<std::string>>> rows;
+    for (int r = 0; r < count; ++r) {
+      EXPECT_EQ(i16(), 9);  // 7 fields, 2 bookkeeping columns: the records table's columns
+      rows.emplace_back();
+      for (int c = 0; c < 9; ++c) rows.back().push_back(field());
+    }
+    EXPECT_EQ(i16(), 0xffff);
+    EXPECT_EQ(p, d.size());
+    return rows;
   };
-  auto field = [&]() -> std::optional<std::string> {
-    uint32_t len = 0;
-    for (int i = 0; i < 4; ++i) len = (len << 8) | static_cast<unsigned char>(d[p++]);
-    if (len == 0xffffffffu) return std::nullopt;
-    std::string v = d.substr(p, len);
-    p += len;
-    return v;
-  };
-  std::vector<std::vector<std::optional<std::string>>> rows;
-  for (int r = 0; r < 2; ++r) {
-    EXPECT_EQ(i16(), 10);  // 7 fields, 2 bookkeeping columns, _fc_new
-    rows.emplace_back();
-    for (int c = 0; c < 10; ++c) rows.back().push_back(field());
-  }
-  EXPECT_EQ(i16(), 0xffff);
-  EXPECT_EQ(p, d.size());
-  EXPECT_EQ(rows[0][0], std::optional<std::string>("a"));  // sorted by key
-  EXPECT_EQ(rows[1][0], std::optional<std::string>("k"));
+  auto new_rows = decode(fresh.data(), 2);
+  auto rows = decode(rest.data(), 1);
+  EXPECT_EQ(new_rows[0][0], std::optional<std::string>("a"));  // sorted by key
+  EXPECT_EQ(new_rows[1][0], std::optional<std::string>("b"));
+  EXPECT_EQ(rows[0][0], std::optional<std::string>("k"));
   auto as_double = [](const std::optional<std::string>& v) {
     uint64_t bits = 0;
     for (char c : *v) bits = (bits << 8) | static_cast<unsigned char>(c);
     return std::bit_cast<double>(bits);
   };
-  EXPECT_EQ(as_double(rows[1][2]), 2.0);  // the outcome's x is not an outcome field
-  EXPECT_EQ(as_double(rows[1][6]), 9.0);
-  EXPECT_TRUE(rows[1][3].has_value());   // n from the second request
-  EXPECT_FALSE(rows[1][4].has_value());  // flag never sent
-  EXPECT_TRUE(rows[1][7].has_value());   // ingested (requests came)
-  EXPECT_TRUE(rows[1][8].has_value());   // labelled (the outcome carried y)
-  EXPECT_FALSE(rows[0][8].has_value());
-  EXPECT_EQ(rows[0][9], std::optional<std::string>(std::string(1, '\1')));  // expected new
-  EXPECT_EQ(rows[1][9], std::optional<std::string>(std::string(1, '\0')));  // an outcome came
+  EXPECT_EQ(as_double(rows[0][2]), 2.0);  // the outcome's x is not an outcome field
+  EXPECT_EQ(as_double(rows[0][6]), 9.0);
+  EXPECT_TRUE(rows[0][3].has_value());   // n from the second request
+  EXPECT_FALSE(rows[0][4].has_value());  // flag never sent
+  EXPECT_TRUE(rows[0][7].has_value());   // ingested (requests came)
+  EXPECT_TRUE(rows[0][8].has_value());   // labelled (the outcome carried y)
+  EXPECT_TRUE(new_rows[0][7].has_value());
+  EXPECT_FALSE(new_rows[0][8].has_value());
 }
 
 TEST(PostgresRecordEncoder, RefusesWhatPostgresCannotStoreNamingTheField) {
   DatasetSpec tiny = tiny_dataset();
   PostgresDatasetSql sql(tiny);
-  PostgresCopyBuffer out;
+  PostgresCopyBuffer out, rest;
   SinkBatch nul;
   nul.observations.push_back(
       make_record(tiny, "k", {{"ts", Value(kT0)}, {"cat", Value(std::string("x\0y", 3))}}));
-  Status s = PostgresRecordEncoder(tiny, sql, true).encode(nul, 1, out);
+  Status s = PostgresRecordEncoder(tiny, sql, true).encode(nul, 1, out, rest);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("observation 0 (key 'k'): field 'cat'"));
   SinkBatch bad_utf8;
   bad_utf8.requests.push_back(make_record(tiny, "k", {{"cat", Value(std::string("\xc3("))}}));
-  EXPECT_FALSE(PostgresRecordEncoder(tiny, sql, true).encode(bad_utf8, 1, out).ok());
-  EXPECT_TRUE(PostgresRecordEncoder(tiny, sql, false).encode(bad_utf8, 1, out).ok());
+  EXPECT_FALSE(PostgresRecordEncoder(tiny, sql, true).encode(bad_utf8, 1, out, rest).ok());
+  EXPECT_TRUE(PostgresRecordEncoder(tiny, sql, false).encode(bad_utf8, 1, out, rest).ok());
   // An outcome's request fields are not stored, so their contents do not matter.
   SinkBatch ignored;
   ignored.outcomes.push_back(
       make_record(tiny, "k", {{"y", Value(1.0)}, {"cat", Value(std::string("x\0y", 3))}}));
-  EXPECT_TRUE(PostgresRecordEncoder(tiny, sql, true).encode(ignored, 1, out).ok());
+  EXPECT_TRUE(PostgresRecordEncoder(tiny, sql, true).encode(ignored, 1, out, rest).ok());
   EXPECT_TRUE(valid_utf8("plain, Москва, 東京, \xF0\x9F\x9A\x95"));
   EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));      // a surrogate
   EXPECT_FALSE(valid_utf8("\xc0\xaf"));          // overlong
