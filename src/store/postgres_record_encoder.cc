@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 namespace flowcast::store {
@@ -21,10 +23,32 @@ bool present(const Value& v) {
   return true;
 }
 
+// A record in the batch, with the first 8 bytes of its key as a big-endian number (zero-padded:
+// keys hold no NUL byte, so a shorter key that is a prefix of a longer one still sorts first).
+// Sorting and grouping compare the prefixes first and read the records only on a tie: the
+// records are scattered in memory, and touching them in key order is what costs.
 struct Ref {
+  uint64_t prefix;
   const Record* record;
   int role;
 };
+
+uint64_t key_prefix(const std::string& key) {
+  unsigned char b[8] = {};
+  std::memcpy(b, key.data(), std::min<size_t>(8, key.size()));
+  uint64_t v = 0;
+  for (unsigned char c : b) v = (v << 8) | c;
+  return v;
+}
+
+bool key_less(const Ref& a, const Ref& b) {
+  if (a.prefix != b.prefix) return a.prefix < b.prefix;
+  return a.record->key < b.record->key;
+}
+
+bool same_key(const Ref& a, const Ref& b) {
+  return a.prefix == b.prefix && a.record->key == b.record->key;
+}
 
 }  // namespace
 
@@ -71,13 +95,12 @@ Status PostgresRecordEncoder::encode(const SinkBatch& batch, int64_t now_ms,
   for (const std::vector<Record>* list : {&batch.requests, &batch.outcomes, &batch.observations}) {
     for (size_t i = 0; i < list->size(); ++i) {
       FC_RETURN_IF_ERROR(check((*list)[i], role, i));
-      refs.push_back({&(*list)[i], role});
+      refs.push_back({key_prefix((*list)[i].key), &(*list)[i], role});
     }
     ++role;
   }
   // Stable: records of one key stay in the order they would have been applied.
-  std::stable_sort(refs.begin(), refs.end(),
-                   [](const Ref& a, const Ref& b) { return a.record->key < b.record->key; });
+  std::stable_sort(refs.begin(), refs.end(), key_less);
 
   fresh.clear();
   rest.clear();
@@ -88,9 +111,17 @@ Status PostgresRecordEncoder::encode(const SinkBatch& batch, int64_t now_ms,
   const int target = spec_.target_index();
   const auto columns = static_cast<int16_t>(n + 2);  // fields, the two _at_ms
   std::vector<const Value*> chosen(static_cast<size_t>(n));
+  constexpr size_t kAhead = 8;  // records fetched ahead: the Record, then its values
   for (size_t begin = 0; begin < refs.size();) {
+    if (begin + 2 * kAhead < refs.size()) __builtin_prefetch(refs[begin + 2 * kAhead].record);
+    if (begin + kAhead < refs.size()) {
+      const std::vector<Value>& v = refs[begin + kAhead].record->values;
+      const char* p = reinterpret_cast<const char*>(v.data());
+      const char* e = reinterpret_cast<const char*>(v.data() + v.size());
+      for (; p < e; p += 64) __builtin_prefetch(p);
+    }
     size_t end = begin + 1;
-    while (end < refs.size() && refs[end].record->key == refs[begin].record->key) ++end;
+    while (end < refs.size() && same_key(refs[end], refs[begin])) ++end;
     std::fill(chosen.begin(), chosen.end(), nullptr);
     bool ingested = false, labelled = false, outcome = false;
     for (size_t m = begin; m < end; ++m) {
