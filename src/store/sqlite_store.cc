@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <optional>
 
 #include "core/config_error.h"
 #include "core/log.h"
@@ -365,6 +366,64 @@ Status init_schema(SqliteConnection& db, const std::string& path) {
   return tx.commit();
 }
 
+int64_t batch_rows(const SinkBatch& b) {
+  return int64_t(b.requests.size() + b.outcomes.size() + b.observations.size() +
+                 b.predictions.size() + b.evaluations.size() + b.metrics.size());
+}
+
+// Applies `batch` inside the writer's open transaction.
+Status apply_batch(SqliteConnection& db, const DatasetSpec& spec, const SqliteDatasetSql& sql,
+                   const SinkBatch& batch, int64_t now, CommitResult& result) {
+  if (!batch.offsets.empty()) {
+    FC_ASSIGN_OR_RETURN(SqliteStatement * st, db.statement(kUpsertOffset));
+    auto guard = st->reset_on_exit();
+    for (const OffsetEntry& o : batch.offsets) {
+      st->bind_text(1, batch.group);
+      st->bind_text(2, o.topic);
+      st->bind_int64(3, o.partition);
+      st->bind_int64(4, o.next_offset);
+      FC_RETURN_IF_ERROR(st->run());
+    }
+  }
+  FC_RETURN_IF_ERROR(write_records(db, spec, sql, sql.request, batch.requests, "request", now));
+  FC_RETURN_IF_ERROR(write_records(db, spec, sql, sql.outcome, batch.outcomes, "outcome", now));
+  FC_RETURN_IF_ERROR(
+      write_records(db, spec, sql, sql.observation, batch.observations, "observation", now));
+  FC_RETURN_IF_ERROR(write_predictions(db, sql, batch.predictions));
+  if (!batch.evaluations.empty()) {
+    FC_ASSIGN_OR_RETURN(SqliteStatement * st, db.statement(sql.insert_evaluation));
+    auto guard = st->reset_on_exit();
+    for (const EvaluationRow& e : batch.evaluations) {
+      st->bind_text(1, e.key);
+      st->bind_int64(2, e.model_version);
+      st->bind_double(3, e.prediction);
+      st->bind_double(4, e.actual);
+      st->bind_int64(5, e.joined_at_ms);
+      FC_RETURN_IF_ERROR(st->run());
+      // ON CONFLICT DO NOTHING changes no row for a pair stored before.
+      result.evaluation_inserted.push_back(db.changes() > 0 ? 1 : 0);
+    }
+  }
+  if (!batch.metrics.empty()) {
+    FC_ASSIGN_OR_RETURN(SqliteStatement * st, db.statement(kUpsertMetric));
+    auto guard = st->reset_on_exit();
+    for (const MetricRow& m : batch.metrics) {
+      st->bind_text(1, spec.name());
+      st->bind_int64(2, m.model_version);
+      st->bind_int64(3, m.window_end_ms);
+      st->bind_int64(4, m.window_ms);
+      st->bind_int64(5, m.count);
+      st->bind_double(6, m.mae);
+      st->bind_double(7, m.rmse);
+      st->bind_double(8, m.rmsle);
+      st->bind_double(9, m.mape);
+      st->bind_double(10, m.within_30);
+      FC_RETURN_IF_ERROR(st->run());
+    }
+  }
+  return Status::ok_status();
+}
+
 }  // namespace
 
 SqliteOptions parse_sqlite_options(const flowcast::ConfigNode& section) {
@@ -372,7 +431,8 @@ SqliteOptions parse_sqlite_options(const flowcast::ConfigNode& section) {
   if (!section.defined()) return o;
   if (!section.is_map())
     section.fail("expected a mapping (busy_timeout, synchronous, cache_mb, checkpoint_mb)");
-  section.expect_keys({"busy_timeout", "synchronous", "cache_mb", "checkpoint_mb"});
+  section.expect_keys(
+      {"busy_timeout", "synchronous", "cache_mb", "checkpoint_mb", "bulk_cache_mb"});
   o.busy_timeout_ms = section.get_duration_ms("busy_timeout", o.busy_timeout_ms);
   o.synchronous = section.get_string("synchronous", o.synchronous);
   if (std::none_of(std::begin(kSynchronousModes), std::end(kSynchronousModes),
@@ -380,6 +440,7 @@ SqliteOptions parse_sqlite_options(const flowcast::ConfigNode& section) {
     section["synchronous"].fail("expected off, normal, full or extra, got '" + o.synchronous + "'");
   o.cache_mb = section.get_int("cache_mb", o.cache_mb, 1, 1 << 20);
   o.checkpoint_mb = section.get_int("checkpoint_mb", o.checkpoint_mb, 1, 1 << 20);
+  o.bulk_cache_mb = section.get_int("bulk_cache_mb", o.bulk_cache_mb, 1, 1 << 20);
   return o;
 }
 
@@ -398,6 +459,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   if (options.busy_timeout_ms < 0) return Status::invalid("sqlite: busy_timeout must be >= 0");
   if (options.cache_mb < 1) return Status::invalid("sqlite: cache_mb must be >= 1");
   if (options.checkpoint_mb < 1) return Status::invalid("sqlite: checkpoint_mb must be >= 1");
+  if (options.bulk_cache_mb < 1) return Status::invalid("sqlite: bulk_cache_mb must be >= 1");
   // Every connection must reach the same file, so in-memory and URI names are refused.
   if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0)
     return Status::invalid("sqlite: expected a file path, got '" + path + "'");
@@ -511,6 +573,106 @@ Result<std::shared_ptr<const SqliteDatasetSql>> SqliteStore::create_or_check(
 
 // --- commit --------------------------------------------------------------------------------
 
+struct SqliteStore::BulkState {
+  int64_t max_rows = 0;
+  int64_t max_ns = 0;
+  std::optional<SqliteTransaction> tx;  // open while rows are held
+  int64_t opened_ns = 0;                // when tx began
+  int64_t held_rows = 0;                // applied in tx, not yet committed
+  int64_t held_batches = 0;
+};
+
+Status SqliteStore::begin_bulk_load(const BulkLoad& load) {
+  std::lock_guard lock(writer_mu_);
+  if (bulk_) return Status::invalid("begin_bulk_load: a bulk load is already open");
+  SqliteConnection& db = *writer_;
+  // A group's dirty pages must stay in the cache until it commits: SQLite spills them to the WAL
+  // otherwise, and an index page spilled is written again when it changes again.
+  FC_RETURN_IF_ERROR(
+      db.exec("PRAGMA cache_size=-" + std::to_string(options_.bulk_cache_mb * 1024)));
+  // synchronous=FULL syncs the WAL at each commit (with NORMAL only a checkpoint does): a group
+  // holds many batches, and the last one is durable when end_bulk_load() returns. SQLite
+  // refuses to change it inside a transaction, so it is set for the whole load.
+  if (options_.synchronous == "normal") FC_RETURN_IF_ERROR(db.exec("PRAGMA synchronous=FULL"));
+  bulk_ = std::make_unique<BulkState>();
+  bulk_->max_rows = load.max_rows;
+  // The open transaction holds the file's write lock: another writer (a `flowcast run` on the
+  // same file) waits for it up to busy_timeout, so a group stays open at most half that.
+  bulk_->max_ns = std::min(load.max_ms, options_.busy_timeout_ms / 2) * 1'000'000;
+  return Status::ok_status();
+}
+
+Status SqliteStore::end_bulk_load() {
+  std::lock_guard lock(writer_mu_);
+  if (!bulk_) return Status::ok_status();
+  Status s = commit_bulk_locked(/*own_batch=*/false);
+  {
+    int hit = 0, miss = 0, write = 0, spill = 0, used = 0, hw = 0;
+    sqlite3* h = writer_->handle();
+    sqlite3_db_status(h, SQLITE_DBSTATUS_CACHE_HIT, &hit, &hw, 0);
+    sqlite3_db_status(h, SQLITE_DBSTATUS_CACHE_MISS, &miss, &hw, 0);
+    sqlite3_db_status(h, SQLITE_DBSTATUS_CACHE_WRITE, &write, &hw, 0);
+    sqlite3_db_status(h, SQLITE_DBSTATUS_CACHE_SPILL, &spill, &hw, 0);
+    sqlite3_db_status(h, SQLITE_DBSTATUS_CACHE_USED, &used, &hw, 0);
+    store_log()->debug("bulk load: cache hits {}, misses {}, writes {}, spills {}, {} MiB", hit,
+                       miss, write, spill, used >> 20);
+  }
+  bulk_.reset();
+  SqliteConnection& db = *writer_;
+  Status r = db.exec("PRAGMA cache_size=-" + std::to_string(options_.cache_mb * 1024));
+  if (r.ok()) r = db.exec("PRAGMA synchronous=" + options_.synchronous);
+  return s.ok() ? r : s;
+}
+
+// A failure inside the bulk load's open transaction rolls all of it back. When it held rows of
+// earlier commit()s, which reported success, the caller must not retry this batch as if nothing
+// else were lost: kInternal says so.
+Status SqliteStore::abandon_bulk_locked(const Status& cause) {
+  const int64_t earlier = bulk_->held_batches;
+  const int64_t rows = bulk_->held_rows;
+  bulk_->tx.reset();  // rolls back
+  bulk_->held_rows = bulk_->held_batches = 0;
+  if (earlier == 0) return cause;
+  return Status::internal(cause.message() + " (the bulk load's open transaction was rolled back, " +
+                          "with " + std::to_string(rows) + " rows of " + std::to_string(earlier) +
+                          " earlier batches; load them again)");
+}
+
+Status SqliteStore::commit_bulk_locked(bool own_batch) {
+  BulkState& b = *bulk_;
+  if (!b.tx) return Status::ok_status();
+  const int64_t start = mono_nanos();
+  if (Status c = b.tx->commit(); !c.ok()) {
+    if (own_batch) b.held_batches -= 1;  // the caller reports its own batch as failed
+    return abandon_bulk_locked(c);
+  }
+  store_log()->debug("bulk load: committed {} rows of {} batches, open {} ms, commit {} ms",
+                     b.held_rows, b.held_batches, (start - b.opened_ns) / 1'000'000,
+                     (mono_nanos() - start) / 1'000'000);
+  b.tx.reset();
+  b.held_rows = b.held_batches = 0;
+  return Status::ok_status();
+}
+
+Result<CommitResult> SqliteStore::commit_bulk_batch(SqliteConnection& db, const DatasetSpec& spec,
+                                                    const SqliteDatasetSql& sql,
+                                                    const SinkBatch& batch, int64_t now,
+                                                    CommitResult result) {
+  BulkState& b = *bulk_;
+  if (!b.tx) {
+    FC_ASSIGN_OR_RETURN(auto tx, SqliteTransaction::begin(db, Mode::kImmediate));
+    b.tx.emplace(std::move(tx));
+    b.opened_ns = mono_nanos();
+  }
+  if (Status s = apply_batch(db, spec, sql, batch, now, result); !s.ok())
+    return abandon_bulk_locked(s);
+  b.held_rows += batch_rows(batch);
+  b.held_batches += 1;
+  if (b.held_rows >= b.max_rows || mono_nanos() - b.opened_ns >= b.max_ns)
+    FC_RETURN_IF_ERROR(commit_bulk_locked(/*own_batch=*/true));
+  return result;
+}
+
 Result<CommitResult> SqliteStore::commit(const DatasetSpec& spec, const SinkBatch& batch) {
   if (!batch.offsets.empty() && batch.group.empty())
     return Status::invalid("commit: offsets without a consumer group");
@@ -521,54 +683,9 @@ Result<CommitResult> SqliteStore::commit(const DatasetSpec& spec, const SinkBatc
 
   std::lock_guard lock(writer_mu_);
   SqliteConnection& db = *writer_;
+  if (bulk_) return commit_bulk_batch(db, spec, *sql, batch, now, std::move(result));
   FC_ASSIGN_OR_RETURN(auto tx, SqliteTransaction::begin(db, Mode::kImmediate));
-  if (!batch.offsets.empty()) {
-    FC_ASSIGN_OR_RETURN(SqliteStatement * st, db.statement(kUpsertOffset));
-    auto guard = st->reset_on_exit();
-    for (const OffsetEntry& o : batch.offsets) {
-      st->bind_text(1, batch.group);
-      st->bind_text(2, o.topic);
-      st->bind_int64(3, o.partition);
-      st->bind_int64(4, o.next_offset);
-      FC_RETURN_IF_ERROR(st->run());
-    }
-  }
-  FC_RETURN_IF_ERROR(write_records(db, spec, *sql, sql->request, batch.requests, "request", now));
-  FC_RETURN_IF_ERROR(write_records(db, spec, *sql, sql->outcome, batch.outcomes, "outcome", now));
-  FC_RETURN_IF_ERROR(
-      write_records(db, spec, *sql, sql->observation, batch.observations, "observation", now));
-  FC_RETURN_IF_ERROR(write_predictions(db, *sql, batch.predictions));
-  if (!batch.evaluations.empty()) {
-    FC_ASSIGN_OR_RETURN(SqliteStatement * st, db.statement(sql->insert_evaluation));
-    auto guard = st->reset_on_exit();
-    for (const EvaluationRow& e : batch.evaluations) {
-      st->bind_text(1, e.key);
-      st->bind_int64(2, e.model_version);
-      st->bind_double(3, e.prediction);
-      st->bind_double(4, e.actual);
-      st->bind_int64(5, e.joined_at_ms);
-      FC_RETURN_IF_ERROR(st->run());
-      // ON CONFLICT DO NOTHING changes no row for a pair stored before.
-      result.evaluation_inserted.push_back(db.changes() > 0 ? 1 : 0);
-    }
-  }
-  if (!batch.metrics.empty()) {
-    FC_ASSIGN_OR_RETURN(SqliteStatement * st, db.statement(kUpsertMetric));
-    auto guard = st->reset_on_exit();
-    for (const MetricRow& m : batch.metrics) {
-      st->bind_text(1, spec.name());
-      st->bind_int64(2, m.model_version);
-      st->bind_int64(3, m.window_end_ms);
-      st->bind_int64(4, m.window_ms);
-      st->bind_int64(5, m.count);
-      st->bind_double(6, m.mae);
-      st->bind_double(7, m.rmse);
-      st->bind_double(8, m.rmsle);
-      st->bind_double(9, m.mape);
-      st->bind_double(10, m.within_30);
-      FC_RETURN_IF_ERROR(st->run());
-    }
-  }
+  FC_RETURN_IF_ERROR(apply_batch(db, spec, *sql, batch, now, result));
   FC_RETURN_IF_ERROR(tx.commit());
   return result;
 }

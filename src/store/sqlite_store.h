@@ -53,6 +53,11 @@ struct SqliteOptions {
   // 4 MiB made ingest ~2.5x slower). After a checkpoint the WAL file keeps its size (up to twice
   // this), so it is not regrown block by block every cycle.
   int64_t checkpoint_mb = 256;
+  // The writer's page cache in MiB during a bulk load (begin_bulk_load: ingest-file), back to
+  // cache_mb at end_bulk_load(). A group of batches dirties every page of both indexes and the
+  // table's new pages; they must stay in memory until the group commits (1M realty rows: about
+  // 250 MB of pages; 128 spilled some and was slower). SQLite allocates it as pages are used.
+  int64_t bulk_cache_mb = 256;
 };
 
 // Reads the `sqlite:` section of a configuration (undefined: defaults):
@@ -61,6 +66,7 @@ struct SqliteOptions {
 //     synchronous: normal   # off | normal | full | extra
 //     cache_mb: 64          # page cache per connection
 //     checkpoint_mb: 256    # WAL size that triggers a checkpoint
+//     bulk_cache_mb: 256    # the writer's page cache during a bulk load (ingest-file)
 // Throws ConfigError naming the key on an unknown key or a bad value.
 SqliteOptions parse_sqlite_options(const flowcast::ConfigNode& section);
 
@@ -81,6 +87,12 @@ class SqliteStore : public Store {
 
   Status ensure_dataset(const DatasetSpec& spec) override;
   Result<CommitResult> commit(const DatasetSpec& spec, const SinkBatch& batch) override;
+  // Groups commits in one transaction (see Store), at most busy_timeout/2 long (another writer
+  // waits that long for the lock), with bulk_cache_mb and synchronous=FULL (unless it is off:
+  // with WAL, NORMAL syncs only at checkpoints) on the writer meanwhile; end_bulk_load() commits
+  // what is held, durably, and restores the connection's settings.
+  Status begin_bulk_load(const BulkLoad& load) override;
+  Status end_bulk_load() override;
   Result<std::vector<OffsetEntry>> load_offsets(const std::string& group) override;
   Status scan_labelled(const DatasetSpec& spec, int64_t limit,
                        const std::function<void(const Record&)>& row) override;
@@ -114,6 +126,13 @@ class SqliteStore : public Store {
   Result<std::shared_ptr<const SqliteDatasetSql>> dataset_sql(const DatasetSpec& spec);
   // Creates the dataset's tables or checks the existing ones, then caches and returns its SQL.
   Result<std::shared_ptr<const SqliteDatasetSql>> create_or_check(const DatasetSpec& spec);
+  // Bulk loads, writer_mu_ held: apply a batch in the open transaction (committing it when it
+  // is full or old enough), commit it, or roll it back after a failure.
+  Result<CommitResult> commit_bulk_batch(SqliteConnection& db, const DatasetSpec& spec,
+                                         const SqliteDatasetSql& sql, const SinkBatch& batch,
+                                         int64_t now, CommitResult result);
+  Status commit_bulk_locked(bool own_batch);
+  Status abandon_bulk_locked(const Status& cause);
   Result<ReaderLease> lease_reader();
   void return_reader(std::unique_ptr<SqliteConnection> conn);
 
@@ -122,6 +141,11 @@ class SqliteStore : public Store {
 
   std::mutex writer_mu_;  // guards writer_ (and every write transaction)
   std::unique_ptr<SqliteConnection> writer_;
+
+  // The open bulk load (guarded by writer_mu_). Declared after writer_, so that a transaction
+  // still open when the store is destroyed rolls back before the connection closes.
+  struct BulkState;
+  std::unique_ptr<BulkState> bulk_;
 
   std::mutex readers_mu_;  // guards idle_readers_
   std::vector<std::unique_ptr<SqliteConnection>> idle_readers_;

@@ -124,6 +124,23 @@ class Store {
 
   // Applies `batch` in one transaction: all of it or nothing.
   virtual Result<CommitResult> commit(const DatasetSpec& spec, const SinkBatch& batch) = 0;
+
+  // Bulk loads (ingest-file). Between begin_bulk_load() and end_bulk_load() a backend may apply
+  // successive commit()s in one open transaction and commit it once it holds `max_rows` rows or
+  // has been open `max_ms`, whichever comes first. A commit() that returns ok has then applied
+  // its batch (all of it or nothing) but may not be committed yet; a crash loses the rows since
+  // the last real commit, never part of a batch. A failure that rolls back rows of earlier
+  // commit()s is reported as kInternal (not retryable). end_bulk_load() commits what is held and
+  // returns once it is durable. For a store written by one loader thread. Default: no grouping.
+  struct BulkLoad {
+    int64_t max_rows = 0;
+    int64_t max_ms = 0;
+  };
+  virtual Status begin_bulk_load(const BulkLoad& load) {
+    (void)load;
+    return Status::ok_status();
+  }
+  virtual Status end_bulk_load() { return Status::ok_status(); }
   virtual Result<std::vector<OffsetEntry>> load_offsets(const std::string& group) = 0;
 
   // Labelled rows, the most recent `limit` by event time (0: all), delivered oldest first.

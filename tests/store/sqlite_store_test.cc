@@ -280,6 +280,103 @@ TEST(SqliteStore, APredictionBatchThatFailsLeavesNothing) {
   EXPECT_EQ(store->stats(tiny).value().predictions, 150);
 }
 
+// A bulk load (ingest-file) groups its batches: rows of a commit() are applied at once but are
+// seen by readers, and survive, only when the group commits (max_rows reached, or
+// end_bulk_load). The store is usable as before afterwards.
+TEST(SqliteStore, ABulkLoadCommitsItsBatchesInGroups) {
+  TempDir dir;
+  const std::string path = dir.str() + "/f.db";
+  auto store = open_ok(path);
+  ASSERT_TRUE(store);
+  DatasetSpec tiny = tiny_dataset();
+  ASSERT_TRUE(store->ensure_dataset(tiny).ok());
+  int next = 0;
+  auto batch = [&](int n) {
+    SinkBatch b;
+    for (int i = 0; i < n; ++i, ++next)
+      b.requests.push_back(request(tiny, "k" + std::to_string(next), kT0 + next, 1.0));
+    return b;
+  };
+  auto stored = [&] { return raw_query(path, "SELECT count(*) FROM tiny_records").at(0); };
+  ASSERT_TRUE(store->begin_bulk_load({250, 3'600'000}).ok());
+  EXPECT_EQ(store->begin_bulk_load({250, 3'600'000}).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(store->commit(tiny, batch(100)).ok());
+  ASSERT_TRUE(store->commit(tiny, batch(100)).ok());
+  EXPECT_EQ(stored(), "0");
+  EXPECT_EQ(store->stats(tiny).value().records, 0);
+  ASSERT_TRUE(store->commit(tiny, batch(100)).ok());  // 300 >= 250: the group commits
+  EXPECT_EQ(stored(), "300");
+  ASSERT_TRUE(store->commit(tiny, batch(50)).ok());
+  EXPECT_EQ(stored(), "300");
+  ASSERT_TRUE(store->end_bulk_load().ok());
+  EXPECT_EQ(stored(), "350");
+  EXPECT_TRUE(store->end_bulk_load().ok());          // nothing open: nothing to do
+  ASSERT_TRUE(store->commit(tiny, batch(10)).ok());  // no bulk load: committed at once
+  EXPECT_EQ(stored(), "360");
+  // A group also commits once it has been open max_ms (0 here: after every batch).
+  ASSERT_TRUE(store->begin_bulk_load({1'000'000, 0}).ok());
+  ASSERT_TRUE(store->commit(tiny, batch(10)).ok());
+  EXPECT_EQ(stored(), "370");
+  ASSERT_TRUE(store->end_bulk_load().ok());
+  EXPECT_EQ(raw_query(path, "PRAGMA integrity_check"), std::vector<std::string>{"ok"});
+}
+
+// A batch that fails inside a group rolls back the whole open transaction, rows of earlier
+// commit()s included: that is reported as kInternal (a caller must not just retry the batch),
+// while a failure in a group's first batch keeps its own code. Nothing is half applied.
+TEST(SqliteStore, AFailureInABulkLoadRollsBackItsGroupAndSaysSo) {
+  TempDir dir;
+  const std::string path = dir.str() + "/f.db";
+  auto store = open_ok(path);
+  ASSERT_TRUE(store);
+  DatasetSpec tiny = tiny_dataset();
+  ASSERT_TRUE(store->ensure_dataset(tiny).ok());
+  auto batch = [&](const std::string& prefix, bool bad) {
+    SinkBatch b;
+    for (int i = 0; i < 20; ++i)
+      b.requests.push_back(request(tiny, prefix + std::to_string(i), kT0, 1.0));
+    if (bad) b.requests[10].values.pop_back();  // the wrong number of values
+    return b;
+  };
+  ASSERT_TRUE(store->begin_bulk_load({1'000'000, 3'600'000}).ok());
+  auto first_bad = store->commit(tiny, batch("a", true));
+  EXPECT_EQ(first_bad.status().code(), StatusCode::kInvalidArgument)
+      << first_bad.status().to_string();
+  ASSERT_TRUE(store->commit(tiny, batch("b", false)).ok());
+  auto later_bad = store->commit(tiny, batch("c", true));
+  ASSERT_FALSE(later_bad.ok());
+  EXPECT_EQ(later_bad.status().code(), StatusCode::kInternal);
+  EXPECT_THAT(later_bad.status().message(),
+              HasSubstr("rolled back, with 20 rows of 1 earlier batches"));
+  ASSERT_TRUE(store->commit(tiny, batch("d", false)).ok());  // a new group
+  ASSERT_TRUE(store->end_bulk_load().ok());
+  EXPECT_EQ(raw_query(path, "SELECT min(id), max(id), count(*) FROM tiny_records"),
+            std::vector<std::string>{"d0|d9|20"});
+}
+
+// A store closed (or a process ended) with a group open leaves the file as the last group
+// commit left it.
+TEST(SqliteStore, ABulkLoadLeftOpenRollsBackWhenTheStoreCloses) {
+  TempDir dir;
+  const std::string path = dir.str() + "/f.db";
+  DatasetSpec tiny = tiny_dataset();
+  {
+    auto store = open_ok(path);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->begin_bulk_load({15, 3'600'000}).ok());
+    for (int n = 0; n < 3; ++n) {
+      SinkBatch b;
+      for (int i = 0; i < 10; ++i)
+        b.requests.push_back(request(tiny, "k" + std::to_string(n) + std::to_string(i), kT0, 1.0));
+      ASSERT_TRUE(store->commit(tiny, b).ok());
+    }
+  }
+  auto store = open_ok(path);
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->stats(tiny).value().records, 20);  // the group of the first two batches
+  EXPECT_EQ(raw_query(path, "PRAGMA integrity_check"), std::vector<std::string>{"ok"});
+}
+
 TEST(SqliteStore, OpenCreatesDirectoriesAndDescribesTheAbsolutePath) {
   TempDir dir;
   auto store = open_ok(dir.str() + "/a/b/../c/store.db");
@@ -421,9 +518,11 @@ TEST(SqliteOptions, ParsedFromTheSqliteSection) {
   EXPECT_EQ(d.synchronous, "normal");
   EXPECT_EQ(d.cache_mb, 64);
   EXPECT_EQ(d.checkpoint_mb, 256);
+  EXPECT_EQ(d.bulk_cache_mb, 256);
   SqliteOptions o =
       parse_sqlite_options(section("sqlite: {busy_timeout: 250ms, synchronous: full, cache_mb: 8, "
-                                   "checkpoint_mb: 32}"));
+                                   "checkpoint_mb: 32, bulk_cache_mb: 100}"));
+  EXPECT_EQ(o.bulk_cache_mb, 100);
   EXPECT_EQ(o.busy_timeout_ms, 250);
   EXPECT_EQ(o.synchronous, "full");
   EXPECT_EQ(o.cache_mb, 8);
