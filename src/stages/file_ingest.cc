@@ -52,6 +52,9 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
   FC_ASSIGN_OR_RETURN(auto reader, CsvRecordReader::open(options.csv_path, spec, true));
   FC_RETURN_IF_ERROR(store.ensure_dataset(spec));
   FC_ASSIGN_OR_RETURN(const store::Store::RecordCheck storable, store.record_check(spec));
+  // From here on the store may hold several batches in one transaction; end_bulk_load() below
+  // commits what it holds on every path that gets there.
+  FC_RETURN_IF_ERROR(store.begin_bulk_load({options.group_rows, options.group_ms}));
   std::error_code ec;
   const int64_t total = int64_t(std::filesystem::file_size(options.csv_path, ec));
   const bool bar = options.progress && isatty(STDERR_FILENO);
@@ -144,7 +147,12 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
   // What was handed over is committed; an interrupt meanwhile stops retrying a failing store.
   while (!committer.drained_within(100))
     if (interrupted.load() != 0) stop.request_stop();
-  if (Status c = committer.drain(); !c.ok()) return c.with_context("loading " + options.csv_path);
+  Status committed = committer.drain();
+  // Commits what the store still holds (also after a parse error or an interrupt: the rows
+  // handed over stay) and makes it durable; after a failed commit nothing is held any more.
+  Status ended = store.end_bulk_load();
+  if (!committed.ok()) return committed.with_context("loading " + options.csv_path);
+  if (!ended.ok()) return ended.with_context("loading " + options.csv_path);
   FC_RETURN_IF_ERROR(parse_error);
   summary.loaded = loaded.load();
   summary.seconds = double(mono_nanos() - start) / 1e9;

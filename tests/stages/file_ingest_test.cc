@@ -4,6 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -272,6 +277,72 @@ TEST(FileIngest, AnUnwritableRejectFileSaysWhy) {
   ASSERT_FALSE(summary.ok());
   EXPECT_EQ(summary.status().message(),
             "cannot write the reject file /dev/full: No space left on device");
+}
+
+// ingest-file killed (SIGKILL) in the middle of a load: the store holds the groups committed
+// before it, whole (a multiple of the group size, every index consistent), and loading the file
+// again completes it with every row once. The load runs in a child process, with groups of
+// 5,000 rows, so that several commit before the kill.
+TEST(FileIngest, AKilledLoadLeavesAConsistentStoreThatLoadingAgainCompletes) {
+  testing::TempDir dir;
+  Config config = Config::parse(kYaml, {"store=sqlite:" + dir.str() + "/db"});
+  const DatasetSpec& ds = config.dataset("flats");
+  const std::string csv = dir.str() + "/listings.csv";
+  constexpr int kRows = 120'000;
+  {
+    std::ofstream out(csv);
+    out << "Номер,Город,rooms,Площадь,Цена (тыс),Дата\n";
+    uint64_t h = 88172645463325252ull;  // xorshift: keys in random order
+    for (int i = 0; i < kRows; ++i) {
+      h ^= h << 13, h ^= h >> 7, h ^= h << 17;
+      out << "k" << (h % 1'000'000'000'000ull) << "-" << i << ",Казань," << i % 5 << ","
+          << 20 + i % 100 << "," << 1000 + i % 9000 << "," << 1 + i % 28 << ".02.2024\n";
+    }
+  }
+  FileIngestOptions options{csv, dir.str() + "/rejects.csv", 1000, false};
+  options.group_rows = 5000;
+  options.group_ms = 3'600'000;
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // the child loads; the parent kills it
+    auto store = cli::open_store(config);
+    std::atomic<int> stop{0};
+    ::_exit(store.ok() && ingest_file(ds, **store, options, stop).ok() ? 0 : 1);
+  }
+  auto store = cli::open_store(config);
+  ASSERT_TRUE(store.ok());
+  int64_t seen = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (seen < 20'000 && std::chrono::steady_clock::now() < deadline) {
+    auto st = (*store)->stats(ds);  // fails while the child creates the tables
+    if (st.ok()) seen = st->records;
+    ::usleep(1000);
+  }
+  ::kill(pid, SIGKILL);
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(wstatus)) << "the load ended before it was killed; status " << wstatus;
+
+  auto after_kill = (*store)->stats(ds);
+  ASSERT_TRUE(after_kill.ok()) << after_kill.status().to_string();
+  EXPECT_GE(after_kill->records, 20'000);
+  EXPECT_LT(after_kill->records, kRows);
+  EXPECT_EQ(after_kill->records % 5000, 0) << "only whole groups are committed";
+  EXPECT_EQ(after_kill->labelled, after_kill->records);
+  EXPECT_EQ((*store)->count_labelled(ds).value(), after_kill->records);
+
+  std::atomic<int> stop{0};
+  auto again = ingest_file(ds, **store, options, stop);
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ(again->loaded, kRows);
+  EXPECT_EQ(again->rejected, 0);
+  auto st = (*store)->stats(ds);
+  EXPECT_EQ(st->records, kRows);
+  EXPECT_EQ(st->labelled, kRows);
+  EXPECT_EQ((*store)->count_labelled(ds).value(), kRows);
+  int64_t scanned = 0;
+  ASSERT_TRUE((*store)->scan_labelled(ds, 0, [&](const Record&) { ++scanned; }).ok());
+  EXPECT_EQ(scanned, kRows);
 }
 
 }  // namespace
