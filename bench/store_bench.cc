@@ -1,9 +1,12 @@
 // Store throughput (Google Benchmark), for both backends:
 //
 //   BM_CommitTaxiRequests/sqlite, /postgres: Store::commit() of 1,000,000 taxi-shaped request
-//     records (11 fields, keys in random order as Kaggle ids arrive) in batches of 5,000, each
+//     records (11 fields, keys in random order as Kaggle ids arrive) in batches of 50,000, each
 //     batch one transaction with its offsets, into an empty store. Only commit() is timed
 //     (building the batches is not); items/s = records/s.
+//   BM_PostgresPartitionedIngest/N (PostgreSQL): the same records, each batch split into N
+//     partitions committed concurrently on their own sessions, each with its own offset
+//     (a measurement of per-partition parallel commits; N=1 is the baseline).
 //   BM_CommitPredictions/sqlite, /postgres: Store::commit() of 400,000 predictions in batches of
 //     2,000 with their offsets, as the predict stage commits them. items/s = predictions/s.
 //   BM_PostgresCopyCalibration/raw_4_columns, /keyed_taxi_table: PostgreSQL alone, for scale
@@ -31,6 +34,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/config.h"
@@ -203,6 +207,70 @@ BENCHMARK_CAPTURE(BM_CommitTaxiRequests, sqlite, std::string("sqlite"))
     ->UseManualTime()
     ->Iterations(1);
 BENCHMARK_CAPTURE(BM_CommitTaxiRequests, postgres, std::string("postgres"))
+    ->Unit(benchmark::kMillisecond)
+    ->UseManualTime()
+    ->Iterations(1);
+
+// Parallel commits per partition, measured: the ingest stage's batch split by bus partition,
+// each partition's rows and its own offset committed in its own transaction, the parts run
+// concurrently on their own sessions (the store's pool), the next batch only after all parts
+// committed. Same 1,000,000 records and batch size as BM_CommitTaxiRequests; the records of a
+// batch go to partition (key hash mod N). items/s = records/s.
+void BM_PostgresPartitionedIngest(benchmark::State& state) {
+  if (skip_without_postgres(state, "postgres")) return;
+  const int parts = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    uint32_t rng = 12345;
+    int start = 0;
+    std::vector<store::SinkBatch> split(static_cast<size_t>(parts));
+    const DatasetSpec& taxi = taxi_config().dataset("taxi");
+    std::string url;
+    const std::string schema = new_schema(&url);
+    auto store = open_store("postgres", url);
+    if (!store || !store->ensure_dataset(taxi).ok()) {
+      state.SkipWithError("cannot open the store");
+      return;
+    }
+    int64_t timed_ns = 0;
+    store::SinkBatch batch;
+    std::string error;
+    for (; start < kRecords && error.empty(); start += kBatch) {
+      taxi_requests(start, rng, batch);
+      for (int p = 0; p < parts; ++p) {
+        split[size_t(p)] = store::SinkBatch{};
+        split[size_t(p)].group = batch.group;
+        split[size_t(p)].offsets = {{"new_trips", p, start + kBatch}};
+      }
+      for (Record& r : batch.requests)
+        split[std::hash<std::string>{}(r.key) % size_t(parts)].requests.push_back(std::move(r));
+      const int64_t t0 = mono_nanos();
+      std::vector<std::string> errors(static_cast<size_t>(parts));
+      std::vector<std::thread> threads;
+      for (int p = 1; p < parts; ++p)
+        threads.emplace_back([&, p] {
+          auto r = store->commit(taxi, split[size_t(p)]);
+          if (!r.ok()) errors[size_t(p)] = r.status().to_string();
+        });
+      auto r = store->commit(taxi, split[0]);
+      if (!r.ok()) errors[0] = r.status().to_string();
+      for (auto& t : threads) t.join();
+      timed_ns += mono_nanos() - t0;
+      for (auto& e : errors)
+        if (!e.empty()) error = e;
+    }
+    store.reset();
+    admin("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+    if (!error.empty()) {
+      state.SkipWithError(error.c_str());
+      return;
+    }
+    state.SetIterationTime(double(timed_ns) / 1e9);
+  }
+  state.SetItemsProcessed(state.iterations() * kRecords);
+}
+BENCHMARK(BM_PostgresPartitionedIngest)
+    ->Arg(1)
+    ->Arg(2)
     ->Unit(benchmark::kMillisecond)
     ->UseManualTime()
     ->Iterations(1);
