@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "cli/backends.h"
 #include "core/time_util.h"
@@ -279,6 +280,18 @@ TEST(FileIngest, AnUnwritableRejectFileSaysWhy) {
             "cannot write the reject file /dev/full: No space left on device");
 }
 
+// A CSV of `rows` listings for kYaml, keys in random order.
+void write_listings(const std::string& path, int rows) {
+  std::ofstream out(path);
+  out << "Номер,Город,rooms,Площадь,Цена (тыс),Дата\n";
+  uint64_t h = 88172645463325252ull;  // xorshift
+  for (int i = 0; i < rows; ++i) {
+    h ^= h << 13, h ^= h >> 7, h ^= h << 17;
+    out << "k" << (h % 1'000'000'000'000ull) << "-" << i << ",Казань," << i % 5 << ","
+        << 20 + i % 100 << "," << 1000 + i % 9000 << "," << 1 + i % 28 << ".02.2024\n";
+  }
+}
+
 // ingest-file killed (SIGKILL) in the middle of a load: the store holds the groups committed
 // before it, whole (a multiple of the group size, every index consistent), and loading the file
 // again completes it with every row once. The load runs in a child process, with groups of
@@ -289,32 +302,33 @@ TEST(FileIngest, AKilledLoadLeavesAConsistentStoreThatLoadingAgainCompletes) {
   const DatasetSpec& ds = config.dataset("flats");
   const std::string csv = dir.str() + "/listings.csv";
   constexpr int kRows = 120'000;
-  {
-    std::ofstream out(csv);
-    out << "Номер,Город,rooms,Площадь,Цена (тыс),Дата\n";
-    uint64_t h = 88172645463325252ull;  // xorshift: keys in random order
-    for (int i = 0; i < kRows; ++i) {
-      h ^= h << 13, h ^= h >> 7, h ^= h << 17;
-      out << "k" << (h % 1'000'000'000'000ull) << "-" << i << ",Казань," << i % 5 << ","
-          << 20 + i % 100 << "," << 1000 + i % 9000 << "," << 1 + i % 28 << ".02.2024\n";
-    }
-  }
+  write_listings(csv, kRows);
   FileIngestOptions options{csv, dir.str() + "/rejects.csv", 1000, false};
   options.group_rows = 5000;
   options.group_ms = 3'600'000;
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
-  if (pid == 0) {  // the child loads; the parent kills it
+  if (pid == 0) {  // the child loads once the parent is ready; the parent kills it
+    char c = 0;
+    if (::read(go[0], &c, 1) != 1) ::_exit(2);
     auto store = cli::open_store(config);
     std::atomic<int> stop{0};
     ::_exit(store.ok() && ingest_file(ds, **store, options, stop).ok() ? 0 : 1);
   }
+  // The parent opens its store and creates the tables first: both take the write lock for a
+  // moment, which a load leaves free only between its transactions.
   auto store = cli::open_store(config);
   ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->ensure_dataset(ds).ok());
+  ASSERT_EQ(::write(go[1], "g", 1), 1);
+  ::close(go[0]);
+  ::close(go[1]);
   int64_t seen = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (seen < 20'000 && std::chrono::steady_clock::now() < deadline) {
-    auto st = (*store)->stats(ds);  // fails while the child creates the tables
+    auto st = (*store)->stats(ds);
     if (st.ok()) seen = st->records;
     ::usleep(1000);
   }
@@ -343,6 +357,49 @@ TEST(FileIngest, AKilledLoadLeavesAConsistentStoreThatLoadingAgainCompletes) {
   int64_t scanned = 0;
   ASSERT_TRUE((*store)->scan_labelled(ds, 0, [&](const Record&) { ++scanned; }).ok());
   EXPECT_EQ(scanned, kRows);
+}
+
+// An interrupt (Ctrl-C) mid-load: the rows parsed so far are committed, those of a group not yet
+// full included, and the store is consistent; loading again completes the file.
+TEST(FileIngest, AnInterruptedLoadCommitsWhatItHandedOver) {
+  testing::TempDir dir;
+  Config config = Config::parse(kYaml, {"store=sqlite:" + dir.str() + "/db"});
+  const DatasetSpec& ds = config.dataset("flats");
+  const std::string csv = dir.str() + "/listings.csv";
+  constexpr int kRows = 120'000;
+  write_listings(csv, kRows);
+  auto store = cli::open_store(config);
+  ASSERT_TRUE(store.ok());
+  FileIngestOptions options{csv, dir.str() + "/rejects.csv", 1000, false};
+  options.group_rows = 7000;
+  options.group_ms = 3'600'000;
+  std::atomic<int> stop{0};
+  // Opened (and its dataset checked) before the load: both take the write lock for a moment,
+  // which a load leaves free only between its transactions.
+  auto other = cli::open_store(config);
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->ensure_dataset(ds).ok());
+  std::thread interrupter([&] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto st = (*other)->stats(ds);
+      if (st.ok() && st->records >= 14'000) break;
+      ::usleep(1000);
+    }
+    stop = 1;
+  });
+  auto interrupted = ingest_file(ds, **store, options, stop);
+  interrupter.join();
+  ASSERT_FALSE(interrupted.ok());
+  EXPECT_EQ(interrupted.status().message(), "interrupted; rows loaded so far stay");
+  const int64_t kept = (*store)->stats(ds)->records;
+  EXPECT_GE(kept, 14'000);
+  EXPECT_LT(kept, kRows);
+  EXPECT_EQ((*store)->count_labelled(ds).value(), kept);
+  stop = 0;
+  auto again = ingest_file(ds, **store, options, stop);
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ((*store)->stats(ds)->records, kRows);
 }
 
 }  // namespace
