@@ -536,7 +536,9 @@ Status PostgresStore::write_records(PostgresConnection& db, const PostgresDatase
   const std::string staging = "staging " + sql.records_table;
   bool fresh_done = false;
   if (fresh.rows() > 0) {
-    if (fast_path_pause_.load(std::memory_order_relaxed) > 0) {
+    if (!copy_fast_path_.load(std::memory_order_relaxed)) {
+      // COPY into the table is refused here (see below): staging and the upsert only.
+    } else if (fast_path_pause_.load(std::memory_order_relaxed) > 0) {
       fast_path_pause_.fetch_sub(1, std::memory_order_relaxed);
     } else {
       FC_RETURN_IF_ERROR(db.exec("SAVEPOINT fc_new_rows", "SAVEPOINT"));
@@ -546,10 +548,19 @@ Status PostgresStore::write_records(PostgresConnection& db, const PostgresDatase
         FC_RETURN_IF_ERROR(db.exec("RELEASE SAVEPOINT fc_new_rows", "RELEASE SAVEPOINT"));
         fresh_done = true;
       } else {
-        if (state != "23505" || db.broken()) return direct;  // not "a key exists": a failure
-        store_log()->debug("{}: {} rows sent as new keys were not all new; upserting them",
-                           describe_, fresh.rows());
-        fast_path_pause_.store(kFastPathPause, std::memory_order_relaxed);
+        // 23505: a key exists after all. 0A000: the server refuses COPY into this table (row
+        // level security on it, which INSERT honours); never try it again in this process.
+        // Anything else is a real failure, returned as before.
+        if ((state != "23505" && state != "0A000") || db.broken()) return direct;
+        if (state == "0A000") {
+          if (copy_fast_path_.exchange(false))
+            store_log()->info("{}: {}; records are written through the staging table only",
+                              describe_, direct.message());
+        } else {
+          store_log()->debug("{}: {} rows sent as new keys were not all new; upserting them",
+                             describe_, fresh.rows());
+          fast_path_pause_.store(kFastPathPause, std::memory_order_relaxed);
+        }
         FC_RETURN_IF_ERROR(db.exec("ROLLBACK TO SAVEPOINT fc_new_rows", "ROLLBACK TO SAVEPOINT"));
       }
     }

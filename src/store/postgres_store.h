@@ -154,6 +154,8 @@ class PostgresStore : public Store {
   // Record commits left before the COPY fast path is tried again after it met a key that
   // existed (see write_records()).
   std::atomic<int> fast_path_pause_{0};
+  // False once the server refused a COPY into a records table (e.g. row level security on it).
+  std::atomic<bool> copy_fast_path_{true};
   std::atomic<bool> outage_{false};
   std::atomic<int64_t> outage_since_ns_{0};
 

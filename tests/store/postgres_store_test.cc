@@ -420,6 +420,46 @@ TEST(PostgresStore, AnExistingKeyDeepInALargeBatchFallsBackToTheUpsert) {
             (std::vector<std::string>{"5"}));
 }
 
+// Row level security forced on the records table: the server refuses COPY into it, so new keys
+// go through the staging table and INSERT (which honours the policies) from then on.
+TEST(PostgresStore, RowLevelSecurityOnTheRecordsTableTurnsTheCopyFastPathOff) {
+  REQUIRE_SERVER();
+  const std::string hp = host_port(server->url());
+  const std::string role = "fc_rls_" + std::to_string(getpid());
+  server->query("DROP ROLE IF EXISTS " + role + "; CREATE ROLE " + role +
+                " LOGIN PASSWORD 'rls-pass-123'");
+  const std::string schema = server->create_schema();
+  server->query("GRANT ALL ON SCHEMA " + schema + " TO " + role);
+  auto store = PostgresStore::open(
+      with_url_param("postgresql://" + role + ":rls-pass-123@" + hp + "/postgres", "options",
+                     "-csearch_path=" + schema),
+      {});
+  ASSERT_TRUE(store.ok()) << store.status().to_string();
+  DatasetSpec tiny = tiny_dataset();
+  ASSERT_TRUE((*store)->ensure_dataset(tiny).ok());
+  server->query(
+      "ALTER TABLE tiny_records ENABLE ROW LEVEL SECURITY; "
+      "ALTER TABLE tiny_records FORCE ROW LEVEL SECURITY; "
+      "CREATE POLICY everything ON tiny_records USING (true) WITH CHECK (true)",
+      schema);
+  for (int round = 0; round < 2; ++round) {
+    SinkBatch b;
+    b.group = "ingest";
+    b.offsets = {{"tiny.requests", 0, round + 1}};
+    for (int i = 0; i < 10; ++i)
+      b.requests.push_back(
+          request(tiny, "k" + std::to_string(round) + "-" + std::to_string(i), kT0, 1.0));
+    auto r = (*store)->commit(tiny, b);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+  }
+  EXPECT_EQ((*store)->stats(tiny).value().records, 20);
+  EXPECT_EQ((*store)->load_offsets("ingest").value(),
+            (std::vector<OffsetEntry>{{"tiny.requests", 0, 2}}));
+  store->reset();
+  server->drop_schema(schema);
+  server->query("DROP OWNED BY " + role + "; DROP ROLE " + role);
+}
+
 TEST(PostgresStore, ConcurrentWritersAndAScanNeverClash) {
   REQUIRE_SERVER();
   auto store = open_in_fresh_schema(*server, {});
