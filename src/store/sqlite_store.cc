@@ -543,6 +543,7 @@ Result<std::shared_ptr<const SqliteDatasetSql>> SqliteStore::create_or_check(
   const std::string context = "dataset '" + spec.name() + "'";
   {
     std::lock_guard lock(writer_mu_);
+    FC_RETURN_IF_ERROR(flush_bulk_locked());
     SqliteConnection& db = *writer_;
     FC_ASSIGN_OR_RETURN(auto tx, SqliteTransaction::begin(db, Mode::kImmediate));
     std::vector<SqliteColumn> existing;
@@ -636,6 +637,12 @@ Status SqliteStore::abandon_bulk_locked(const Status& cause) {
   return Status::internal(cause.message() + " (the bulk load's open transaction was rolled back, " +
                           "with " + std::to_string(rows) + " rows of " + std::to_string(earlier) +
                           " earlier batches; load them again)");
+}
+
+// Writes other than commit() run in transactions of their own: a group still open is committed
+// first (SQLite has no nested transactions).
+Status SqliteStore::flush_bulk_locked() {
+  return bulk_ ? commit_bulk_locked(/*own_batch=*/false) : Status::ok_status();
 }
 
 Status SqliteStore::commit_bulk_locked(bool own_batch) {
@@ -877,6 +884,7 @@ Result<int64_t> SqliteStore::register_model(const ModelInfo& info, std::string_v
   if (info.dataset.empty()) return Status::invalid("register_model: the dataset name is empty");
   const int64_t now = now_millis();
   std::lock_guard lock(writer_mu_);
+  FC_RETURN_IF_ERROR(flush_bulk_locked());
   SqliteConnection& db = *writer_;
   FC_ASSIGN_OR_RETURN(auto tx, SqliteTransaction::begin(db, Mode::kImmediate));
   int64_t version = 1;
@@ -956,6 +964,7 @@ Result<std::string> SqliteStore::load_artifact(const std::string& dataset, int64
 Status SqliteStore::promote_model(const std::string& dataset, int64_t version) {
   const int64_t now = now_millis();
   std::lock_guard lock(writer_mu_);
+  FC_RETURN_IF_ERROR(flush_bulk_locked());
   SqliteConnection& db = *writer_;
   FC_ASSIGN_OR_RETURN(auto tx, SqliteTransaction::begin(db, Mode::kImmediate));
   {

@@ -132,6 +132,7 @@ class SqliteStore : public Store {
                                          const SqliteDatasetSql& sql, const SinkBatch& batch,
                                          int64_t now, CommitResult result);
   Status commit_bulk_locked(bool own_batch);
+  Status flush_bulk_locked();
   Status abandon_bulk_locked(const Status& cause);
   Result<ReaderLease> lease_reader();
   void return_reader(std::unique_ptr<SqliteConnection> conn);
