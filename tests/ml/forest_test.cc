@@ -348,6 +348,85 @@ TEST(CompiledForest, WideLayoutForManyFeatures) {
   EXPECT_STREQ(small->layout(), "compact");
 }
 
+// --- Edge values ---------------------------------------------------------------------------------
+
+// A tree that splits `depth` times down its left side on `feature`, thresholds t0, t0 + 1, ...,
+// default directions alternating; every right child a leaf.
+ForestSpec::Tree left_chain(int depth, uint32_t feature, float t0) {
+  ForestSpec::Tree t;
+  const size_t n = 2 * size_t(depth) + 1;
+  t.left.assign(n, -1);
+  t.right.assign(n, -1);
+  t.feature.assign(n, 0);
+  t.value.assign(n, 0);
+  t.default_left.assign(n, 0);
+  for (int l = 0; l < depth; ++l) {
+    const size_t i = 2 * size_t(l);
+    t.left[i] = int32_t(i + 2);
+    t.right[i] = int32_t(i + 1);
+    t.feature[i] = feature;
+    t.value[i] = t0 + float(l);
+    t.default_left[i] = l % 2;
+    t.value[i + 1] = 0.5f + float(l);
+  }
+  t.value[n - 1] = -1.0f;
+  return t;
+}
+
+// Signed zeros, infinities, the largest floats and missing values, against a plain walk of the
+// spec: every value must go where `x < threshold` (or the default direction) sends it, whichever
+// column of the widened row (value or negated value) a split reads.
+TEST(CompiledForest, EdgeValuesGoWhereXgboostSendsThem) {
+  const float big = std::numeric_limits<float>::max(), inf = INFINITY;
+  const std::vector<float> cuts = {-big, -3.5f, -0.0f, 0.0f, 1e-30f, 2.0f, big};
+  ForestSpec spec;
+  spec.num_features = 3;
+  spec.base_margin = 0.25f;
+  for (size_t i = 0; i < 40; ++i) {
+    ForestSpec::Tree t = left_chain(1 + int(i % 4), uint32_t(i % 3), 0);
+    for (size_t n = 0; n < t.value.size(); ++n)
+      if (t.left[n] != -1) {
+        t.value[n] = cuts[(i + n) % cuts.size()];
+        t.default_left[n] = (i + n) % 3 == 0;
+      } else {
+        t.value[n] = float(i) * 0.01f + float(n);
+      }
+    spec.trees.push_back(t);
+  }
+  std::vector<float> values = {NAN, -inf, inf, 7.0f};
+  for (float c : cuts)
+    for (float v : {c, std::nextafter(c, -inf), std::nextafter(c, inf)}) values.push_back(v);
+  std::vector<float> rows;
+  for (float a : values)
+    for (float b : values) rows.insert(rows.end(), {a, b, values[(rows.size() / 3) % values.size()]});
+  const size_t n = rows.size() / 3;
+  auto reference = [&](const float* x) {
+    float m = spec.base_margin;
+    for (const ForestSpec::Tree& t : spec.trees) {
+      size_t i = 0;
+      while (t.left[i] != -1) {
+        const float v = x[t.feature[i]];
+        const bool left = std::isnan(v) ? t.default_left[i] != 0 : v < t.value[i];
+        i = size_t(left ? t.left[i] : t.right[i]);
+      }
+      m += t.value[i];
+    }
+    return m;
+  };
+  const CompiledForest forest = CompiledForest::compile(spec);
+  std::vector<float> got(n);
+  forest.predict(rows.data(), n, 3, got.data());
+  for (size_t r = 0; r < n; ++r)
+    ASSERT_EQ(got[r], reference(&rows[r * 3]))
+        << "row " << r << ": " << rows[r * 3] << ", " << rows[r * 3 + 1] << ", " << rows[r * 3 + 2];
+  // One row at a time takes the single-row path.
+  for (size_t r = 0; r < n; r += 7) {
+    float one = 0;
+    forest.predict(&rows[r * 3], 1, 3, &one);
+    ASSERT_EQ(one, reference(&rows[r * 3])) << "row " << r;
+  }
+}
+
 // --- Refusals ---------------------------------------------------------------------------------
 
 class ForestRefusals : public ::testing::Test {
