@@ -196,44 +196,21 @@ int predict_once(const Config& config, const std::vector<std::string>& datasets,
   }
   const Record* p = &rec;
   double out = 0;
-  int64_t version = 0;
-  Status scored;
   // The active model, loaded as the predict stage loads it. The stage keeps serving what it has
   // when a new version is refused; a one-shot answer from a model other than the active one
   // would mislead, so a refusal is this command's failure.
-  auto active = b.store->active_model(ds.name());
-  if (!active.ok()) {
-    std::fprintf(stderr, "flowcast: reading the model registry: %s\n",
-                 active.status().to_string().c_str());
+  stages::ServingModel model(ds, *b.store);
+  if (Result<bool> loaded = model.try_refresh(); !loaded.ok()) {
+    std::fprintf(stderr, "flowcast: %s\n", loaded.status().message().c_str());
     return 1;
   }
-  if (active->has_value()) {
-    version = (*active)->version;
-    auto bytes = b.store->load_artifact(ds.name(), version);
-    if (!bytes.ok()) {
-      std::fprintf(stderr, "flowcast: cannot read model v%lld of '%s': %s\n", (long long)version,
-                   ds.name().c_str(), bytes.status().to_string().c_str());
-      return 1;
-    }
-    auto model = ml::Model::load(*bytes, ds);
-    if (!model.ok()) {
-      std::fprintf(stderr, "flowcast: the active model v%lld of '%s' does not fit this configuration: %s\n",
-                   (long long)version, ds.name().c_str(), model.status().message().c_str());
-      return 1;
-    }
-    (*model)->set_version(version);
-    scored = (*model)->predict(std::span<const Record* const>(&p, 1), &out);
-  } else {
-    stages::ServingModel baseline(ds, *b.store);
-    baseline.refresh();
-    scored = baseline.predict(std::span<const Record* const>(&p, 1), &out);
-    auto targets = b.store->recent_targets(ds, 1);
-    bool from_data = targets.ok() && !targets->empty();
+  const int64_t version = model.version();
+  const Status scored = model.predict(std::span<const Record* const>(&p, 1), &out);
+  if (version == 0)
     std::fprintf(stderr, "flowcast: no model of '%s' is active yet: version 0 answered, %s\n",
                  ds.name().c_str(),
-                 from_data ? "the median of the recent stored targets"
-                           : "model.baseline (no targets are stored yet)");
-  }
+                 model.baseline_from_data() ? "the median of the recent stored targets"
+                                            : "model.baseline (no targets are stored yet)");
   if (!scored.ok()) {
     std::fprintf(stderr, "flowcast: %s\n", scored.to_string().c_str());
     return 1;

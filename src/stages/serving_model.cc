@@ -7,17 +7,24 @@
 namespace flowcast::stages {
 
 bool ServingModel::refresh() {
-  auto log = logger("predict");
+  Result<bool> changed = try_refresh();
+  if (changed.ok()) return *changed;
+  if (changed.status().code() == StatusCode::kInvalidArgument)
+    logger("predict")->error("{}, v{} stays in place", changed.status().message(), version());
+  else
+    logger("predict")->warn("{}", changed.status().message());
+  return false;
+}
+
+Result<bool> ServingModel::try_refresh() {
   auto active = store_.active_model(spec_.name());
-  if (!active.ok()) {
-    log->warn("model registry: {}", active.status().to_string());
-    return false;
-  }
+  if (!active.ok()) return active.status().with_context("reading the model registry");
   if (!active->has_value()) {
     // Version 0: the median of what has been seen, else the declared baseline.
     auto targets = store_.recent_targets(spec_, 10000);
+    baseline_from_data_ = targets.ok() && !targets->empty();
     double b = spec_.model().baseline;
-    if (targets.ok() && !targets->empty()) {
+    if (baseline_from_data_) {
       auto& t = *targets;
       std::nth_element(t.begin(), t.begin() + long(t.size() / 2), t.end());
       b = t[t.size() / 2];
@@ -29,16 +36,14 @@ bool ServingModel::refresh() {
   const int64_t v = (*active)->version;
   if ((model_ && model_->version() == v) || v == failed_version_) return false;
   auto bytes = store_.load_artifact(spec_.name(), v);
-  if (!bytes.ok()) {
-    log->error("{}: could not read model v{}: {}", spec_.name(), v, bytes.status().to_string());
-    return false;
-  }
+  if (!bytes.ok())
+    return bytes.status().with_context("cannot read model v" + std::to_string(v) + " of '" +
+                                       spec_.name() + "'");
   auto m = ml::Model::load(*bytes, spec_);
   if (!m.ok()) {
-    log->error("{}: model v{} refused, v{} stays in place: {}", spec_.name(), v, version(),
-               m.status().message());
     failed_version_ = v;
-    return false;
+    return Status::invalid("the active model v" + std::to_string(v) + " of '" + spec_.name() +
+                           "' does not fit this configuration: " + m.status().message());
   }
   (*m)->set_version(v);
   const int64_t old = version();
@@ -46,9 +51,9 @@ bool ServingModel::refresh() {
   const bool first = !model_ && !baseline_set_;
   model_ = std::shared_ptr<const ml::Model>(std::move(m).value());
   if (first)
-    log->info("{}: serving model v{}", spec_.name(), v);
+    logger("predict")->info("{}: serving model v{}", spec_.name(), v);
   else
-    log->info("{}: now serving model v{} (was v{})", spec_.name(), v, old);
+    logger("predict")->info("{}: now serving model v{} (was v{})", spec_.name(), v, old);
   return true;
 }
 

@@ -22,8 +22,13 @@ namespace flowcast::stages {
 class ServingModel {
  public:
   ServingModel(const DatasetSpec& spec, store::Store& store) : spec_(spec), store_(store) {}
-  // Checks the registry; returns true when the serving version changed.
+  // Checks the registry; returns true when the serving version changed. A failure (the
+  // registry unreadable, the active version unreadable or refused) is logged and the current
+  // version stays; a refused version is not tried again.
   bool refresh();
+  // The same, but a failure is returned instead of logged (for one-shot commands, which must not
+  // answer with another version than the active one).
+  Result<bool> try_refresh();
   int64_t version() const { return model_ ? model_->version() : 0; }
   Status predict(std::span<const Record* const> rows, double* out) const;
   const ml::Model* model() const { return model_.get(); }
@@ -31,6 +36,8 @@ class ServingModel {
   std::shared_ptr<const ml::Model> shared_model() const { return model_; }
   // The version-0 prediction (valid whether or not a model is loaded).
   double baseline() const { return baseline_set_ ? baseline_ : spec_.model().baseline; }
+  // Whether baseline() is the median of stored targets rather than the declared model.baseline.
+  bool baseline_from_data() const { return baseline_from_data_; }
 
  private:
   const DatasetSpec& spec_;
@@ -38,6 +45,7 @@ class ServingModel {
   std::shared_ptr<const ml::Model> model_;
   double baseline_ = 0;
   bool baseline_set_ = false;
+  bool baseline_from_data_ = false;
   int64_t failed_version_ = -1;
 };
 
