@@ -3,7 +3,6 @@
 #include <CLI/CLI.hpp>
 
 #include <atomic>
-#include <cctype>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
@@ -71,12 +70,8 @@ std::string setting_origin(const Common& c, const std::string& key) {
   for (const std::string& o : c.overrides)
     if (o.size() > key.size() && o.compare(0, key.size(), key) == 0 && o[key.size()] == '=')
       return "--set";
-  for (const char* name : {"bus", "store", "log_level"}) {
-    if (key != name) continue;
-    std::string var = "FLOWCAST_" + std::string(name);
-    for (char& ch : var) ch = char(std::toupper(static_cast<unsigned char>(ch)));
-    if (const char* v = std::getenv(var.c_str()); v && *v) return var;
-  }
+  for (const auto& [name, var] : kEnvOverrides)
+    if (key == name && env_override(var)) return var;
   return "";
 }
 
@@ -624,15 +619,13 @@ int main_impl(int argc, char** argv) {
   } catch (const ConfigError& e) {
     // A flag's mistake is the command line's, not the file's: no file name in front of it.
     if (auto flag = flag_of_key.find(e.path()); flag != flag_of_key.end())
-      std::fprintf(stderr, "flowcast: %s: %s\n", flag->second.c_str(),
-                   std::string(e.what()).substr(e.path().size() + 2).c_str());
+      std::fprintf(stderr, "flowcast: %s: %s\n", flag->second.c_str(), e.problem().c_str());
     else if (e.path().rfind("--", 0) == 0)
       std::fprintf(stderr, "flowcast: %s\n", e.what());
     else if (std::string origin = setting_origin(common, e.path()); origin == "--set")
       std::fprintf(stderr, "flowcast: --set %s\n", e.what());
     else if (!origin.empty())  // the environment variable names the key
-      std::fprintf(stderr, "flowcast: %s: %s\n", origin.c_str(),
-                   std::string(e.what()).substr(e.path().size() + 2).c_str());
+      std::fprintf(stderr, "flowcast: %s: %s\n", origin.c_str(), e.problem().c_str());
     else
       std::fprintf(stderr, "flowcast: %s: %s\n", common.config_path.c_str(), e.what());
     return 2;

@@ -104,11 +104,15 @@ Config Config::parse(const std::string& yaml_text, const std::vector<std::string
   return from_node(node, overrides, source);
 }
 
+const char* env_override(const char* var) {
+  const char* value = std::getenv(var);
+  return value && *value ? value : nullptr;
+}
+
 Config Config::from_node(YAML::Node node, const std::vector<std::string>& overrides,
                          const std::string& source) {
-  if (const char* bus = std::getenv("FLOWCAST_BUS"); bus && *bus) node["bus"] = bus;
-  if (const char* store = std::getenv("FLOWCAST_STORE"); store && *store) node["store"] = store;
-  if (const char* lvl = std::getenv("FLOWCAST_LOG_LEVEL"); lvl && *lvl) node["log_level"] = lvl;
+  for (const auto& [key, var] : kEnvOverrides)
+    if (const char* value = env_override(var)) node[key] = value;
   for (const auto& o : overrides) apply_override(node, o);
 
   Config c;

@@ -6,12 +6,19 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/config_node.h"
 #include "core/dataset_spec.h"
 
 namespace flowcast {
+
+// The environment variables that override top-level keys of the file: (key, variable).
+inline constexpr std::pair<const char*, const char*> kEnvOverrides[] = {
+    {"bus", "FLOWCAST_BUS"}, {"store", "FLOWCAST_STORE"}, {"log_level", "FLOWCAST_LOG_LEVEL"}};
+// The value of environment variable `var` when it is set and not empty, else nullptr.
+const char* env_override(const char* var);
 
 class Config {
  public:
