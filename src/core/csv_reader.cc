@@ -193,7 +193,11 @@ Status parse_text_value(const FieldSpec& f, std::string_view s, Value& out,
       // Checked here, where text enters a Record: everything downstream (the JSON codec, the
       // model artifact, PostgreSQL) refuses malformed UTF-8, and a stored one breaks training.
       if (!valid_utf8(s)) return Status::invalid("field '" + f.name + "': " + kNotUtf8);
-      out = std::string(s);
+      // A Record parsed into again keeps its strings' buffers: no allocation per cell.
+      if (auto* text = std::get_if<std::string>(&out))
+        text->assign(s);
+      else
+        out = std::string(s);
       return Status();
     case FieldType::kTimestamp: {
       if (mapping && !mapping->format.empty()) {
@@ -248,6 +252,8 @@ Result<std::unique_ptr<CsvRecordReader>> CsvRecordReader::open(const std::string
     }
     field_column[size_t(idx)] = column;
   }
+  for (size_t i = 0; i < spec.fields().size(); ++i)
+    if (field_column[i] == 0) r->unfed_fields_.push_back(i);
   for (size_t i = 0; i < spec.fields().size(); ++i) {
     const auto& f = spec.fields()[i];
     bool needed = static_cast<int>(i) == spec.key_index() ||
@@ -294,7 +300,10 @@ bool CsvRecordReader::read(Record& out, Status& error, bool& not_utf8) {
   std::string csv_error;
   if (!csv_->next(cells_, &csv_error)) return false;
   error = Status();
-  out.values.assign(spec_->fields().size(), std::monostate{});
+  // Fields no column feeds are absent; every other one is assigned below (on a row that fails,
+  // some keep the previous row's values, but the caller never uses a failed row).
+  out.values.resize(spec_->fields().size());
+  for (size_t i : unfed_fields_) out.values[i] = std::monostate{};
   out.key.clear();
   if (!csv_error.empty()) {
     error = Status::invalid(csv_error);

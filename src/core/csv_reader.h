@@ -79,6 +79,7 @@ class CsvRecordReader {
   bool need_target_ = false;
   std::vector<int> column_field_;  // field index per CSV column, -1 when unused
   std::vector<const ColumnMapping*> column_mapping_;  // per CSV column, null when by name
+  std::vector<size_t> unfed_fields_;                  // fields no column feeds
   std::vector<std::string> cells_;
   // The encoding probe: while every data row so far failed as not UTF-8.
   bool probing_ = true, hint_ready_ = false;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -31,5 +32,24 @@ struct Record {
   }
   const std::string* text(int i) const { return std::get_if<std::string>(&values[size_t(i)]); }
 };
+
+// The first 8 bytes of a key as a big-endian number, zero-padded: comparing prefixes orders keys
+// as std::string's operator< does, except that keys equal in their first 8 bytes (or differing
+// only by trailing NULs there) tie and need the whole keys compared.
+inline uint64_t key_prefix(std::string_view key) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8; ++i)
+    v = (v << 8) | (i < key.size() ? static_cast<unsigned char>(key[i]) : 0u);
+  return v;
+}
+
+// The indices of `records` in key order, stable: the records of one key keep their order, so
+// applying them in this order still lets the last one win. Compares key prefixes first and reads
+// the keys only on a tie (records are scattered in memory; touching them is what costs).
+std::vector<uint32_t> key_order(const std::vector<Record>& records);
+
+// Sorts `records` by key in place, stably (see key_order). Records are swapped, not copied, so
+// each keeps its buffers.
+void sort_by_key(std::vector<Record>& records);
 
 }  // namespace flowcast

@@ -84,8 +84,7 @@ Result<FileIngestSummary> ingest_file(const DatasetSpec& spec, store::Store& sto
   size_t used = 0;
   auto hand_over = [&]() -> Status {
     rows.resize(used);
-    std::stable_sort(rows.begin(), rows.end(),
-                     [](const Record& a, const Record& b) { return a.key < b.key; });
+    sort_by_key(rows);  // stable: a key's rows keep their order
     store::SinkBatch batch = committer.spare();
     std::swap(batch.observations, rows);  // rows gets the spare's Records to parse into
     used = 0;

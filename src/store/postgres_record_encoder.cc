@@ -23,23 +23,14 @@ bool present(const Value& v) {
   return true;
 }
 
-// A record in the batch, with the first 8 bytes of its key as a big-endian number (zero-padded:
-// keys hold no NUL byte, so a shorter key that is a prefix of a longer one still sorts first).
-// Sorting and grouping compare the prefixes first and read the records only on a tie: the
-// records are scattered in memory, and touching them in key order is what costs.
+// A record in the batch, with its key_prefix (core/record.h). Sorting and grouping compare the
+// prefixes first and read the records only on a tie: the records are scattered in memory, and
+// touching them in key order is what costs.
 struct Ref {
   uint64_t prefix;
   const Record* record;
   int role;
 };
-
-uint64_t key_prefix(const std::string& key) {
-  unsigned char b[8] = {};
-  std::memcpy(b, key.data(), std::min<size_t>(8, key.size()));
-  uint64_t v = 0;
-  for (unsigned char c : b) v = (v << 8) | c;
-  return v;
-}
 
 bool key_less(const Ref& a, const Ref& b) {
   if (a.prefix != b.prefix) return a.prefix < b.prefix;

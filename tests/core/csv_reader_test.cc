@@ -57,6 +57,38 @@ TEST(CsvRecordReader, MapsColumnsByNameAndReportsBadRowsWithTheirLine) {
   EXPECT_FALSE((*r)->next(rec, err));
 }
 
+// ingest-file parses every row into Records it used before: what a row leaves empty, or has
+// no column for, must be absent, never the value an earlier row put there.
+TEST(CsvRecordReader, ARecordParsedIntoAgainKeepsNothingOfTheRowBefore) {
+  testing::TempDir dir;
+  std::string path = dir.str() + "/t.csv";
+  std::ofstream(path) << "id,ts,x,cat,y\n"
+                         "a,2016-01-01 10:00:00,1.5,a long category name past any SSO,3\n"
+                         "b,2016-01-01 10:00:01,2.5,,4\n"
+                         "c,2016-01-01 10:00:02,3.5,short,5\n";
+  DatasetSpec spec = testing::tiny_dataset();
+  auto r = CsvRecordReader::open(path, spec, true);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  const int cat = spec.field_index("cat"), n = spec.field_index("n");
+  Record rec;
+  rec.values.assign(spec.fields().size(), Value{int64_t{99}});  // left over from elsewhere
+  Status err;
+  ASSERT_TRUE((*r)->next(rec, err));
+  ASSERT_TRUE(err.ok()) << err.to_string();
+  ASSERT_NE(rec.text(cat), nullptr);
+  EXPECT_EQ(*rec.text(cat), "a long category name past any SSO");
+  EXPECT_FALSE(rec.has(n));  // no column feeds it
+  ASSERT_TRUE((*r)->next(rec, err));
+  ASSERT_TRUE(err.ok()) << err.to_string();
+  EXPECT_EQ(rec.key, "b");
+  EXPECT_FALSE(rec.has(cat));  // an empty cell, after a row that had text there
+  ASSERT_TRUE((*r)->next(rec, err));
+  ASSERT_TRUE(err.ok()) << err.to_string();
+  ASSERT_NE(rec.text(cat), nullptr);
+  EXPECT_EQ(*rec.text(cat), "short");
+  EXPECT_DOUBLE_EQ(rec.number(spec.field_index("x")), 3.5);
+}
+
 TEST(CsvRecordReader, MissingRequiredColumnFailsBeforeReading) {
   testing::TempDir dir;
   std::string path = dir.str() + "/t.csv";
