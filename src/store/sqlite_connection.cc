@@ -21,6 +21,10 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw,
                        static_cast<int>(std::clamp<int64_t>(settings.busy_timeout_ms, 0, INT_MAX)));
+  // A page size takes effect only while the file has no tables (and must precede WAL mode);
+  // afterwards SQLite ignores it, so an existing file keeps the size it was created with.
+  if (settings.page_size > 0)
+    FC_RETURN_IF_ERROR(conn->exec("PRAGMA page_size=" + std::to_string(settings.page_size)));
   // journal_mode=WAL is persistent in the file and answers with the resulting mode; anything
   // else (a read-only medium, a network file system without shared memory) is refused rather
   // than silently running with a rollback journal.
@@ -36,13 +40,24 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(
   FC_RETURN_IF_ERROR(conn->exec("PRAGMA synchronous=" + settings.synchronous));
   FC_RETURN_IF_ERROR(conn->exec("PRAGMA cache_size=-" + std::to_string(settings.cache_kib)));
   FC_RETURN_IF_ERROR(conn->exec("PRAGMA temp_store=MEMORY"));
-  if (settings.wal_autocheckpoint_pages > 0)
-    FC_RETURN_IF_ERROR(conn->exec("PRAGMA wal_autocheckpoint=" +
-                                  std::to_string(settings.wal_autocheckpoint_pages)));
+  if (settings.wal_autocheckpoint_bytes > 0) {
+    FC_ASSIGN_OR_RETURN(int64_t page, conn->page_size());
+    FC_RETURN_IF_ERROR(
+        conn->exec("PRAGMA wal_autocheckpoint=" +
+                   std::to_string(std::max<int64_t>(1, settings.wal_autocheckpoint_bytes / page))));
+  }
   FC_RETURN_IF_ERROR(
       conn->exec("PRAGMA journal_size_limit=" + std::to_string(settings.journal_size_limit_bytes)));
   if (settings.query_only) FC_RETURN_IF_ERROR(conn->exec("PRAGMA query_only=1"));
   return conn;
+}
+
+Result<int64_t> SqliteConnection::page_size() {
+  FC_ASSIGN_OR_RETURN(SqliteStatement * st, statement("PRAGMA page_size"));
+  auto guard = st->reset_on_exit();
+  FC_ASSIGN_OR_RETURN(bool row, st->step());
+  if (!row || st->column_int64(0) <= 0) return Status::internal("PRAGMA page_size gave no size");
+  return st->column_int64(0);
 }
 
 Status SqliteConnection::exec(const std::string& sql) {

@@ -25,7 +25,8 @@ struct SqliteConnectionSettings {
   int64_t busy_timeout_ms = 10000;
   std::string synchronous = "normal";     // off | normal | full | extra
   int64_t cache_kib = 16384;              // page cache per connection
-  int64_t wal_autocheckpoint_pages = 0;   // 0: SQLite's default (1000 pages)
+  int64_t page_size = 0;                  // bytes; applied only to a file with no tables yet
+  int64_t wal_autocheckpoint_bytes = 0;   // 0: SQLite's default (1000 pages)
   int64_t journal_size_limit_bytes = -1;  // WAL size kept after a checkpoint; -1: no limit
   bool set_wal = true;                    // switch the file to WAL (persistent; done by the writer)
   bool query_only = false;                // reader connections refuse writes
@@ -53,6 +54,8 @@ class SqliteConnection {
   void reset_all_statements();
   Status error(int rc, std::string_view what) const { return sqlite_status(rc, db_.get(), what); }
   sqlite3* handle() const { return db_.get(); }
+  // The file's page size in bytes (PRAGMA page_size).
+  Result<int64_t> page_size();
 
  private:
   struct Closer {

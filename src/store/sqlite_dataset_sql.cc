@@ -56,9 +56,27 @@ SqliteUpsert make_upsert(const DatasetSpec& spec, const std::string& table, std:
     std::string q = sqlite_quote(ts);
     assign(q, q, "excluded." + q);
   }
+  const std::string conflict =
+      " ON CONFLICT(" + sqlite_quote(key) + ") DO " + (set.empty() ? "NOTHING" : "UPDATE SET " + set);
   u.sql = "INSERT INTO " + sqlite_quote(table) + " (" + column_list(names) + ") VALUES (" +
-          placeholders(names.size()) + ") ON CONFLICT(" + sqlite_quote(key) + ") DO " +
-          (set.empty() ? "NOTHING" : "UPDATE SET " + set);
+          placeholders(names.size()) + ")" + conflict;
+  // Many rows per statement: a step() and reset() per row cost about a quarter of a bulk load
+  // (1M realty rows: ~3.2 s of SQLite's time with one row per statement, ~2.5 s with 16-32).
+  // OR IGNORE for the same reason as the predictions' insert below: with a NOT NULL that may
+  // ABORT, SQLite would journal every page the statement changes, which costs more than it
+  // saves (measured: 2x slower). The key is the only NOT NULL column and flowcast never binds it
+  // NULL, so OR IGNORE changes nothing else; a conflict on the key still takes the upsert, row
+  // by row in order, so a key repeated within one statement merges as across statements.
+  // At most 999 parameters, the limit of SQLite builds before 3.32.
+  u.many_rows = static_cast<int>(std::clamp<size_t>(999 / names.size(), 1, 32));
+  std::string rows;
+  for (int r = 0; r < u.many_rows; ++r) {
+    rows += r == 0 ? "(" : ",(";
+    for (size_t c = 0; c < names.size(); ++c) rows += c == 0 ? "?" : ",?";
+    rows += ')';
+  }
+  u.many_sql = "INSERT OR IGNORE INTO " + sqlite_quote(table) + " (" + column_list(names) +
+               ") VALUES " + rows + conflict;
   return u;
 }
 

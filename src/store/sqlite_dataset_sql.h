@@ -27,7 +27,9 @@ struct SqliteColumn {
 // The upsert one record role runs: ?1 is Record::key, then `fields` in order, then
 // _ingested_at_ms when `ingested`, then _labelled_at_ms when `labelled`.
 struct SqliteUpsert {
-  std::string sql;
+  std::string sql;       // one row: ?1 key, then the fields, then the bookkeeping times
+  std::string many_sql;  // many_rows rows in one statement, each bound like `sql`, one after another
+  int many_rows = 1;
   std::vector<int> fields;
   bool ingested = false;
   bool labelled = false;

@@ -43,7 +43,6 @@ class SqliteStore::ReaderLease {
 namespace {
 
 constexpr size_t kMaxIdleReaders = 4;
-constexpr int64_t kPageSize = 4096;  // SQLite's default page size, which flowcast keeps
 constexpr const char* kSynchronousModes[] = {"off", "normal", "full", "extra"};
 
 // The tables every dataset shares, at the current schema version. IF NOT EXISTS throughout: run
@@ -231,8 +230,6 @@ Status write_records(SqliteConnection& db, const DatasetSpec& spec, const Sqlite
                      const SqliteUpsert& upsert, const std::vector<Record>& records,
                      const char* role, int64_t now_ms) {
   if (records.empty()) return Status::ok_status();
-  FC_ASSIGN_OR_RETURN(SqliteStatement * st, db.statement(upsert.sql));
-  auto guard = st->reset_on_exit();
   const int target = spec.target_index();
   // Applied in key order (stable, so a key's messages keep their order and the last one still
   // wins): consecutive upserts then walk neighbouring pages of the key index, which are still in
@@ -241,43 +238,68 @@ Status write_records(SqliteConnection& db, const DatasetSpec& spec, const Sqlite
   // does, outside the transaction) costs one O(n) check here instead of the sort.
   const auto by_key = [](const Record& a, const Record& b) { return a.key < b.key; };
   std::vector<uint32_t> order;
-  if (!std::is_sorted(records.begin(), records.end(), by_key)) {
-    order.resize(records.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](uint32_t a, uint32_t b) { return by_key(records[a], records[b]); });
-  }
+  if (!std::is_sorted(records.begin(), records.end(), by_key)) order = key_order(records);
+  const auto at = [&](size_t n) -> size_t { return order.empty() ? n : order[n]; };
   // A record's values were written by another thread (or long ago): their first touch misses
   // the cache. Fetching the values of the record two ahead overlaps that with SQLite's work.
   const auto prefetch = [&](size_t n) {
     if (n >= records.size()) return;
-    const Record& r = records[order.empty() ? n : order[n]];
+    const Record& r = records[at(n)];
     const char* p = reinterpret_cast<const char*>(r.values.data());
     for (size_t off = 0; off < r.values.size() * sizeof(Value); off += 64)
       __builtin_prefetch(p + off);
     __builtin_prefetch(r.key.data());
   };
-  prefetch(0);
-  prefetch(1);
-  for (size_t n = 0; n < records.size(); ++n) {
+  // Binds record `n` (in key order) after `base` parameters already bound for earlier rows.
+  const int per_row = 1 + static_cast<int>(upsert.fields.size()) + (upsert.ingested ? 1 : 0) +
+                      (upsert.labelled ? 1 : 0);
+  const auto bind_row = [&](SqliteStatement& st, int base, size_t n) -> Status {
     prefetch(n + 2);
-    const size_t i = order.empty() ? n : order[n];
+    const size_t i = at(n);
     const Record& r = records[i];
     FC_RETURN_IF_ERROR(check_record(spec, sql, r, role, i));
-    st->bind_text(1, r.key);
-    int pos = 2;
-    for (int f : upsert.fields) bind_value(*st, pos++, r.values[static_cast<size_t>(f)]);
-    if (upsert.ingested) st->bind_int64(pos++, now_ms);
+    int pos = base + 1;
+    st.bind_text(pos++, r.key);
+    for (int f : upsert.fields) bind_value(st, pos++, r.values[static_cast<size_t>(f)]);
+    if (upsert.ingested) st.bind_int64(pos++, now_ms);
     if (upsert.labelled) {
       if (r.has(target))
-        st->bind_int64(pos, now_ms);
+        st.bind_int64(pos, now_ms);
       else
-        st->bind_null(pos);
+        st.bind_null(pos);
     }
+    return Status::ok_status();
+  };
+  const auto rows_context = [&](size_t first, size_t count) {
+    const std::string& k0 = records[at(first)].key;
+    if (count == 1)
+      return std::string(role) + " " + std::to_string(at(first)) + " (key '" + shown_text(k0) +
+             "')";
+    return std::string(role) + "s with keys '" + shown_text(k0) + "' to '" +
+           shown_text(records[at(first + count - 1)].key) + "'";
+  };
+  prefetch(0);
+  prefetch(1);
+  size_t n = 0;
+  const size_t many = static_cast<size_t>(upsert.many_rows);
+  if (many > 1 && records.size() >= many) {
+    FC_ASSIGN_OR_RETURN(SqliteStatement * st, db.statement(upsert.many_sql));
+    auto guard = st->reset_on_exit();
+    for (; n + many <= records.size(); n += many) {
+      for (size_t k = 0; k < many; ++k)
+        FC_RETURN_IF_ERROR(bind_row(*st, static_cast<int>(k) * per_row, n + k));
+      Result<bool> step = st->step();
+      if (!step.ok()) return step.status().with_context(rows_context(n, many));
+      st->reset();
+    }
+  }
+  if (n == records.size()) return Status::ok_status();
+  FC_ASSIGN_OR_RETURN(SqliteStatement * st, db.statement(upsert.sql));
+  auto guard = st->reset_on_exit();
+  for (; n < records.size(); ++n) {
+    FC_RETURN_IF_ERROR(bind_row(*st, 0, n));
     Result<bool> step = st->step();
-    if (!step.ok())
-      return step.status().with_context(std::string(role) + " " + std::to_string(i) + " (key '" +
-                                        shown_text(r.key) + "')");
+    if (!step.ok()) return step.status().with_context(rows_context(n, 1));
     st->reset();
   }
   return Status::ok_status();
@@ -430,9 +452,11 @@ SqliteOptions parse_sqlite_options(const flowcast::ConfigNode& section) {
   SqliteOptions o;
   if (!section.defined()) return o;
   if (!section.is_map())
-    section.fail("expected a mapping (busy_timeout, synchronous, cache_mb, checkpoint_mb)");
+    section.fail(
+        "expected a mapping (busy_timeout, synchronous, cache_mb, checkpoint_mb, bulk_cache_mb, "
+        "page_size)");
   section.expect_keys(
-      {"busy_timeout", "synchronous", "cache_mb", "checkpoint_mb", "bulk_cache_mb"});
+      {"busy_timeout", "synchronous", "cache_mb", "checkpoint_mb", "bulk_cache_mb", "page_size"});
   o.busy_timeout_ms = section.get_duration_ms("busy_timeout", o.busy_timeout_ms);
   o.synchronous = section.get_string("synchronous", o.synchronous);
   if (std::none_of(std::begin(kSynchronousModes), std::end(kSynchronousModes),
@@ -441,6 +465,10 @@ SqliteOptions parse_sqlite_options(const flowcast::ConfigNode& section) {
   o.cache_mb = section.get_int("cache_mb", o.cache_mb, 1, 1 << 20);
   o.checkpoint_mb = section.get_int("checkpoint_mb", o.checkpoint_mb, 1, 1 << 20);
   o.bulk_cache_mb = section.get_int("bulk_cache_mb", o.bulk_cache_mb, 1, 1 << 20);
+  o.page_size = section.get_int("page_size", o.page_size, 512, 65536);
+  if (!valid_page_size(o.page_size))
+    section["page_size"].fail("expected a power of two from 512 to 65536, got " +
+                              std::to_string(o.page_size));
   return o;
 }
 
@@ -460,6 +488,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   if (options.cache_mb < 1) return Status::invalid("sqlite: cache_mb must be >= 1");
   if (options.checkpoint_mb < 1) return Status::invalid("sqlite: checkpoint_mb must be >= 1");
   if (options.bulk_cache_mb < 1) return Status::invalid("sqlite: bulk_cache_mb must be >= 1");
+  if (!valid_page_size(options.page_size))
+    return Status::invalid("sqlite: page_size must be a power of two from 512 to 65536, not " +
+                           std::to_string(options.page_size));
   // Every connection must reach the same file, so in-memory and URI names are refused.
   if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0)
     return Status::invalid("sqlite: expected a file path, got '" + path + "'");
@@ -480,7 +511,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   settings.busy_timeout_ms = options.busy_timeout_ms;
   settings.synchronous = options.synchronous;
   settings.cache_kib = options.cache_mb * 1024;
-  settings.wal_autocheckpoint_pages = options.checkpoint_mb * 1024 * 1024 / kPageSize;
+  settings.page_size = options.page_size;
+  settings.wal_autocheckpoint_bytes = options.checkpoint_mb * 1024 * 1024;
   // The WAL file keeps its size after a checkpoint (it is truncated only beyond twice the
   // checkpoint size). Shrinking it after every checkpoint made the file system allocate and zero
   // its blocks again as it regrew: ~20% of commit throughput with keys in random order.

@@ -14,6 +14,7 @@
 
 #include "core/config_error.h"
 #include "core/time_util.h"
+#include "store/sqlite_connection.h"
 #include "store/store_conformance.h"
 
 namespace flowcast::store::testing {
@@ -258,6 +259,90 @@ TEST(SqliteStore, MultiRowPredictionInsertsKeepTheFirstOfEachPairAcrossChunks) {
   EXPECT_LT(first.size(), size_t(serial));  // the batches did repeat pairs
 }
 
+// Records go in statements of many rows (OR IGNORE ... ON CONFLICT DO UPDATE) and the rest
+// one by one. Either way the stored row must be what applying every message in turn gives: a
+// present value replaces the stored one, an absent one keeps it; a batch's requests, then its
+// outcomes, then its observations, each in key order and, for one key, in the order they came.
+// Keys repeat within one statement, across statements and across batches here.
+TEST(SqliteStore, RecordsWrittenManyPerStatementMergeAsIfOneByOne) {
+  TempDir dir;
+  const std::string path = dir.str() + "/m.db";
+  auto store = open_ok(path);
+  ASSERT_TRUE(store);
+  DatasetSpec tiny = tiny_dataset();
+  const int n_fields = static_cast<int>(tiny.fields().size());
+  std::map<std::string, std::vector<Value>> want;  // the model: key -> stored values
+  uint32_t rng = 11;
+  auto next = [&] { return rng = rng * 1664525u + 1013904223u; };
+  int serial = 0;
+  const auto random_record = [&]() {
+    Record r;
+    r.key = "k" + std::to_string(next() % 150);
+    r.values.assign(size_t(n_fields), Value{});
+    r.values[size_t(tiny.key_index())] = r.key;
+    ++serial;
+    // Each field present about two times in three, so merging has something to keep.
+    const auto maybe = [&](const char* name, Value v) {
+      if (next() % 3 != 0) r.values[size_t(tiny.field_index(name))] = std::move(v);
+    };
+    r.values[size_t(tiny.field_index("ts"))] = Value(kT0 + serial);
+    r.values[size_t(tiny.field_index("x"))] = Value(double(serial) + 0.5);
+    maybe("n", Value(int64_t(serial)));
+    maybe("flag", Value(serial % 2 == 0));
+    maybe("cat", Value("c" + std::to_string(serial)));
+    maybe("y", Value(double(serial) + 0.25));
+    return r;
+  };
+  const auto apply = [&](const std::vector<Record>& list, bool requests, bool outcomes) {
+    std::vector<Record> ordered = list;
+    std::stable_sort(ordered.begin(), ordered.end(),
+                     [](const Record& a, const Record& b) { return a.key < b.key; });
+    for (const Record& r : ordered) {
+      auto& row = want.try_emplace(r.key, std::vector<Value>(size_t(n_fields))).first->second;
+      row[size_t(tiny.key_index())] = r.key;
+      for (int f = 0; f < n_fields; ++f) {
+        const bool outcome = tiny.field(f).role == FieldRole::kOutcome;
+        if ((outcome ? outcomes : requests) && r.has(f)) row[size_t(f)] = r.values[size_t(f)];
+      }
+    }
+  };
+  for (size_t n : {1, 31, 32, 33, 64, 65, 100, 500, 7, 0, 97}) {
+    SinkBatch b;
+    for (size_t i = 0; i < n; ++i) b.requests.push_back(random_record());
+    for (size_t i = 0; i < n / 2; ++i) b.outcomes.push_back(random_record());
+    for (size_t i = 0; i < n / 3; ++i) b.observations.push_back(random_record());
+    auto c = store->commit(tiny, b);
+    ASSERT_TRUE(c.ok()) << "batch of " << n << ": " << c.status().to_string();
+    apply(b.requests, true, false);
+    apply(b.outcomes, false, true);
+    apply(b.observations, true, true);
+  }
+  const auto shown = [](const Value& v) -> std::string {
+    if (v.index() == 0) return "NULL";
+    if (const auto* d = std::get_if<double>(&v)) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.2f", *d);
+      return text;
+    }
+    if (const auto* i = std::get_if<int64_t>(&v)) return std::to_string(*i);
+    if (const auto* b = std::get_if<bool>(&v)) return *b ? "1" : "0";
+    return std::get<std::string>(v);
+  };
+  std::vector<std::string> expected;
+  for (const auto& [key, row] : want) {
+    std::string line = key;
+    for (const char* f : {"ts", "x", "n", "flag", "cat", "y"})
+      line += "|" + shown(row[size_t(tiny.field_index(f))]);
+    expected.push_back(line);
+  }
+  EXPECT_EQ(raw_query(path,
+                      "SELECT id, ts, printf('%.2f', x), n, flag, cat, "
+                      "CASE WHEN y IS NULL THEN NULL ELSE printf('%.2f', y) END "
+                      "FROM tiny_records ORDER BY id"),
+            expected);
+  EXPECT_GT(serial, int(want.size()) * 3);  // keys did repeat, many times
+}
+
 TEST(SqliteStore, APredictionBatchThatFailsLeavesNothing) {
   TempDir dir;
   const std::string path = dir.str() + "/f.db";
@@ -415,6 +500,42 @@ TEST(SqliteStore, BadPathsAndOptionsAreRefused) {
             StatusCode::kIoError);
 }
 
+// The page size applies to a new file; a file that exists keeps its own, and the checkpoint
+// threshold (checkpoint_mb) is counted in the file's pages.
+TEST(SqliteStore, APageSizeAppliesToANewFileOnly) {
+  TempDir dir;
+  const std::string path = dir.str() + "/p.db";
+  SqliteOptions big;
+  big.page_size = 16384;
+  big.checkpoint_mb = 32;
+  {
+    auto store = open_ok(path, big);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->ensure_dataset(tiny_dataset()).ok());
+  }
+  EXPECT_EQ(raw_query(path, "PRAGMA page_size"), std::vector<std::string>{"16384"});
+  SqliteOptions small;
+  small.page_size = 1024;
+  {
+    auto store = open_ok(path, small);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->ensure_dataset(tiny_dataset()).ok());
+  }
+  EXPECT_EQ(raw_query(path, "PRAGMA page_size"), std::vector<std::string>{"16384"});
+  auto conn = SqliteConnection::open(path, {.page_size = 1024,
+                                            .wal_autocheckpoint_bytes = 32 << 20});
+  ASSERT_TRUE(conn.ok()) << conn.status().to_string();
+  auto st = (*conn)->statement("PRAGMA wal_autocheckpoint");
+  ASSERT_TRUE(st.ok());
+  ASSERT_TRUE((*st)->step().value());
+  EXPECT_EQ((*st)->column_int64(0), (32 << 20) / 16384);
+  (*st)->reset();
+  SqliteOptions odd;
+  odd.page_size = 3000;
+  EXPECT_THAT(SqliteStore::open(dir.str() + "/q.db", odd).status().message(),
+              HasSubstr("page_size must be a power of two"));
+}
+
 TEST(SqliteStore, AFileThatIsNotADatabaseIsReported) {
   TempDir dir;
   const std::string path = dir.str() + "/junk.db";
@@ -544,6 +665,16 @@ TEST(SqliteOptions, ParsedFromTheSqliteSection) {
   EXPECT_THROW(parse_sqlite_options(section("sqlite: {synchronous: sometimes}")), ConfigError);
   EXPECT_THROW(parse_sqlite_options(section("sqlite: {busy_timeout: soon}")), ConfigError);
   EXPECT_THROW(parse_sqlite_options(section("sqlite: {cache_mb: 0}")), ConfigError);
+  EXPECT_EQ(d.page_size, 16384);
+  EXPECT_EQ(parse_sqlite_options(section("sqlite: {page_size: 65536}")).page_size, 65536);
+  try {
+    parse_sqlite_options(section("sqlite: {page_size: 10000}"));
+    ADD_FAILURE() << "a page size SQLite ignores was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.path(), "sqlite.page_size");
+    EXPECT_THAT(e.what(), HasSubstr("power of two from 512 to 65536"));
+  }
+  EXPECT_THROW(parse_sqlite_options(section("sqlite: {page_size: 256}")), ConfigError);
   EXPECT_THROW(parse_sqlite_options(section("sqlite: 5")), ConfigError);
 }
 
