@@ -658,12 +658,32 @@ Result<nlohmann::json> Bench::ingest_run(int run, const std::string& store_url) 
   {
     FC_ASSIGN_OR_RETURN(auto bus, open_bus(*rs.config));
     FC_ASSIGN_OR_RETURN(auto producer, bus->producer());
+    // A store of the user's (--store URL) outlives the run and is shared by every run: each
+    // run's records get keys of their own there ("b<pid>r<run>-" + the generated key), or a
+    // second run would find every key stored and measure re-delivery, which writes nothing.
+    // SQLite starts from an empty file each run and keeps the generated keys.
+    const std::string key_tag =
+        store_url.empty() ? "" : "b" + std::to_string(getpid()) + "r" + std::to_string(run) + "-";
+    JsonCodec codec(ds);
+    const RecordRole roles[] = {RecordRole::kRequest, RecordRole::kOutcome, RecordRole::kObservation};
+    Record rec;
     for (int role = 0; role < 3; ++role) {
       std::vector<std::string> keys, values;
       for (size_t i = 0; i < w_.ingest_keys.size(); ++i) {
         if (w_.ingest_roles[i] != role) continue;
-        keys.push_back(w_.ingest_keys[i]);
-        values.push_back(w_.ingest_values[i]);
+        if (key_tag.empty()) {
+          keys.push_back(w_.ingest_keys[i]);
+          values.push_back(w_.ingest_values[i]);
+          continue;
+        }
+        FC_RETURN_IF_ERROR(codec.decode(w_.ingest_values[i], roles[role], rec));
+        if (!std::holds_alternative<std::string>(rec.values[size_t(ds.key_index())]))
+          return Status::invalid("bench --store: the generated keys are not text");
+        rec.key = key_tag + rec.key;
+        rec.values[size_t(ds.key_index())] = rec.key;
+        keys.push_back(rec.key);
+        values.emplace_back();
+        codec.encode(rec, roles[role], values.back());
       }
       FC_RETURN_IF_ERROR(bus->ensure_topic(topics[size_t(role)], {}));
       FC_RETURN_IF_ERROR(produce_all(*producer, topics[size_t(role)], keys, values, 0, keys.size()));
@@ -733,7 +753,7 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
       ->check(CLI::Range(int64_t(10), int64_t(100000000)));
   cmd->add_option("--store", o.stores,
                   "ingest: also measure ingest into this store, e.g. postgresql://user@host/db "
-                  "(repeatable; rows with new keys and topics named bench<pid>-... are written there)");
+                  "(repeatable; each run writes rows with keys of its own, b<pid>r<run>-..., and topics named bench<pid>-...)");
   cmd->add_option("--dir", o.dir, "Where the temporary directory is made (default: $TMPDIR or /tmp)");
   cmd->add_flag("--keep", o.keep,
                 "Keep the temporary directory: stage logs (with --set log_level=debug the predict "

@@ -14,6 +14,7 @@
 
 #include <filesystem>
 
+#include "store/postgres_test_server.h"
 #include "support/test_support.h"
 
 namespace flowcast {
@@ -124,6 +125,31 @@ TEST(BenchCommand, ADatasetItCannotRunFailsBeforeWriting) {
             2);
   EXPECT_NE(slurp(out).find("max_depth"), std::string::npos) << slurp(out);
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "b")) << "bench wrote before failing";
+}
+
+// A store of the user's (--store URL) is shared by every run. Each run must write keys of its
+// own there, or the second run finds every key stored and measures re-delivery, which writes
+// nothing (its figure was once the median). Every request's outcome carries the same key, so
+// each run's rows are all labelled.
+TEST(BenchCommand, EachIngestRunIntoAStoreOfTheUsersWritesRowsOfItsOwn) {
+  const auto* pg = store::testing::PostgresTestServer::get();
+  if (pg == nullptr) GTEST_SKIP() << store::testing::PostgresTestServer::skip_message();
+  const std::string schema = pg->create_schema();
+  testing::TempDir dir;
+  const std::string out = dir.str() + "/out";
+  const std::string taxi = (testing::source_dir() / "examples" / "taxi.yaml").string();
+  ASSERT_EQ(run({"bench", taxi, "--measure", "ingest", "--runs", "2", "--ingest-records", "2000",
+                 "--trees", "5", "--depth", "3", "--train-rows", "500", "--dir", dir.str(),
+                 "--store", pg->schema_url(schema)},
+                out, 300),
+            0)
+      << slurp(out);
+  EXPECT_NE(slurp(out).find("median ingest postgresql://"), std::string::npos) << slurp(out);
+  EXPECT_EQ(pg->query("SELECT substring(id from '^b[0-9]+r([0-9]+)-'), count(*), "
+                      "count(trip_duration) FROM taxi_records GROUP BY 1 ORDER BY 1",
+                      schema),
+            (std::vector<std::string>{"1|1000|1000", "2|1000|1000"}));
+  pg->drop_schema(schema);
 }
 
 }  // namespace
