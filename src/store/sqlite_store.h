@@ -59,10 +59,10 @@ struct SqliteOptions {
   // 250 MB of pages; 128 spilled some and was slower). SQLite allocates it as pages are used.
   int64_t bulk_cache_mb = 256;
   // Page size in bytes of a new database file (SQLite's PRAGMA page_size); a file that exists
-  // keeps the size it was created with. 16 KiB rather than SQLite's 4 KiB: B-trees one level
-  // shallower and a quarter of the WAL frames; ingest-file of 1M realty rows ran ~20% faster
-  // (committing thread 4.4-5.0 s against 5.3-6.2 s), the ingest stage ~10% faster, and the
-  // predict stage's throughput did not move (docs/BENCHMARKS.md).
+  // keeps the size it was created with. 16 KiB rather than SQLite's 4 KiB: a quarter of the WAL
+  // frames and shallower B-trees; ingest-file of 1M realty rows ran ~10% faster (committing
+  // thread 4.05-4.58 s against 4.43-5.19 s), store_bench's prediction commits 198k against 150k
+  // per second, and the predict stage's throughput did not move (docs/BENCHMARKS.md).
   int64_t page_size = 16384;
 };
 
