@@ -324,7 +324,7 @@ TEST(CsvRecordReader, AMissingColumnNamesTheLikelyCause) {
       {"id;ts;x;y\na;2016-01-01 10:00:00;1;2\n",
        " (the file looks ;-separated; flowcast reads comma-separated CSV)"},
       {"id\tts\tx\ty\n", " (the file looks tab-separated; flowcast reads comma-separated CSV)"},
-      {std::string("\xFF\xFEi\0d\0,\0t\0s\0", 14),
+      {std::string("\xFF\xFEi\0d\0,\0t\0s\0\n\0", 14),  // "id,ts\n" in UTF-16LE
        "; the file is UTF-16: convert it with iconv -f utf-16 -t utf-8"},
       {std::string("PK\x03\x04\0\0,x\n", 9),
        "; the header has NUL bytes: the file does not look like a text CSV"},
