@@ -21,9 +21,13 @@ std::vector<uint32_t> key_order(const std::vector<Record>& records) {
   return order;
 }
 
+bool in_key_order(const std::vector<Record>& records) {
+  return std::is_sorted(records.begin(), records.end(),
+                        [](const Record& a, const Record& b) { return a.key < b.key; });
+}
+
 void sort_by_key(std::vector<Record>& records) {
-  const auto by_key = [](const Record& a, const Record& b) { return a.key < b.key; };
-  if (std::is_sorted(records.begin(), records.end(), by_key)) return;
+  if (in_key_order(records)) return;
   const std::vector<uint32_t> order = key_order(records);
   // Position p receives the record at order[p]: follow each cycle of the permutation once,
   // swapping, so every record moves at most once more than needed and none is copied.

@@ -43,6 +43,10 @@ inline uint64_t key_prefix(std::string_view key) {
   return v;
 }
 
+// True when `records` are in key order already (std::string's operator<), as a batch sorted by
+// sort_by_key is: then key_order would be the identity, and is not worth building.
+bool in_key_order(const std::vector<Record>& records);
+
 // The indices of `records` in key order, stable: the records of one key keep their order, so
 // applying them in this order still lets the last one win. Compares key prefixes first and reads
 // the keys only on a tie (records are scattered in memory; touching them is what costs).

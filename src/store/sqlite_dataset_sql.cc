@@ -68,6 +68,7 @@ SqliteUpsert make_upsert(const DatasetSpec& spec, const std::string& table, std:
   // NULL, so OR IGNORE changes nothing else; a conflict on the key still takes the upsert, row
   // by row in order, so a key repeated within one statement merges as across statements.
   // At most 999 parameters, the limit of SQLite builds before 3.32.
+  u.row_params = static_cast<int>(names.size());
   u.many_rows = static_cast<int>(std::clamp<size_t>(999 / names.size(), 1, 32));
   std::string rows;
   for (int r = 0; r < u.many_rows; ++r) {

@@ -30,6 +30,7 @@ struct SqliteUpsert {
   std::string sql;       // one row: ?1 key, then the fields, then the bookkeeping times
   std::string many_sql;  // many_rows rows in one statement, each bound like `sql`, one after another
   int many_rows = 1;
+  int row_params = 0;    // parameters per row: the key, `fields`, then the times that are on
   std::vector<int> fields;
   bool ingested = false;
   bool labelled = false;

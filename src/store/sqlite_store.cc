@@ -236,9 +236,8 @@ Status write_records(SqliteConnection& db, const DatasetSpec& spec, const Sqlite
   // the CPU's caches, instead of a random page each. Worth about a third of the commit's time
   // for random keys such as Kaggle's ids. A caller that sorted the batch already (ingest-file
   // does, outside the transaction) costs one O(n) check here instead of the sort.
-  const auto by_key = [](const Record& a, const Record& b) { return a.key < b.key; };
   std::vector<uint32_t> order;
-  if (!std::is_sorted(records.begin(), records.end(), by_key)) order = key_order(records);
+  if (!in_key_order(records)) order = key_order(records);
   const auto at = [&](size_t n) -> size_t { return order.empty() ? n : order[n]; };
   // A record's values were written by another thread (or long ago): their first touch misses
   // the cache. Fetching the values of the record two ahead overlaps that with SQLite's work.
@@ -251,8 +250,6 @@ Status write_records(SqliteConnection& db, const DatasetSpec& spec, const Sqlite
     __builtin_prefetch(r.key.data());
   };
   // Binds record `n` (in key order) after `base` parameters already bound for earlier rows.
-  const int per_row = 1 + static_cast<int>(upsert.fields.size()) + (upsert.ingested ? 1 : 0) +
-                      (upsert.labelled ? 1 : 0);
   const auto bind_row = [&](SqliteStatement& st, int base, size_t n) -> Status {
     prefetch(n + 2);
     const size_t i = at(n);
@@ -287,7 +284,7 @@ Status write_records(SqliteConnection& db, const DatasetSpec& spec, const Sqlite
     auto guard = st->reset_on_exit();
     for (; n + many <= records.size(); n += many) {
       for (size_t k = 0; k < many; ++k)
-        FC_RETURN_IF_ERROR(bind_row(*st, static_cast<int>(k) * per_row, n + k));
+        FC_RETURN_IF_ERROR(bind_row(*st, static_cast<int>(k) * upsert.row_params, n + k));
       Result<bool> step = st->step();
       if (!step.ok()) return step.status().with_context(rows_context(n, many));
       st->reset();

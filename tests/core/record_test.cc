@@ -36,6 +36,7 @@ TEST(KeyOrder, SortsByKeyAndKeepsEachKeysRecordsInOrder) {
   std::stable_sort(expected.begin(), expected.end(),
                    [](const Record& a, const Record& b) { return a.key < b.key; });
 
+  EXPECT_FALSE(in_key_order(records));
   std::vector<uint32_t> order = key_order(records);
   ASSERT_EQ(order.size(), records.size());
   for (size_t i = 0; i < order.size(); ++i) {
@@ -44,6 +45,7 @@ TEST(KeyOrder, SortsByKeyAndKeepsEachKeysRecordsInOrder) {
   }
 
   sort_by_key(records);
+  EXPECT_TRUE(in_key_order(records));
   ASSERT_EQ(records.size(), expected.size());
   for (size_t i = 0; i < records.size(); ++i) {
     ASSERT_EQ(records[i].key, expected[i].key) << i;
