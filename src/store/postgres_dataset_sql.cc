@@ -7,16 +7,6 @@
 namespace flowcast::store {
 namespace {
 
-// Joins quoted names, each optionally prefixed: p."a",p."b".
-std::string column_list(const std::vector<std::string>& names, const std::string& prefix = "") {
-  std::string out;
-  for (const auto& n : names) {
-    if (!out.empty()) out += ',';
-    out += prefix + postgres_quote(n);
-  }
-  return out;
-}
-
 std::string staging_name(const std::string& table) { return "fc_stage_" + table; }
 
 }  // namespace
@@ -46,15 +36,16 @@ const char* postgres_column_type(FieldType type) {
   return "text";
 }
 
-std::string PostgresDatasetSql::mismatch(const std::vector<PostgresColumn>& existing) const {
+std::string PostgresDatasetSql::mismatch(const PostgresRecordTable& t,
+                                         const std::vector<PostgresColumn>& existing) {
   auto same = [](const std::string& a, const std::string& b) {
     return strcasecmp(a.c_str(), b.c_str()) == 0;
   };
-  const std::string table = "table " + records_table;
+  const std::string table = "table " + t.name;
   std::string key;
-  for (const auto& c : columns)
+  for (const auto& c : t.columns)
     if (c.primary_key) key = c.name;
-  for (const PostgresColumn& want : columns) {
+  for (const PostgresColumn& want : t.columns) {
     auto it = std::find_if(existing.begin(), existing.end(),
                            [&](const PostgresColumn& c) { return same(c.name, want.name); });
     if (it == existing.end()) return "column '" + want.name + "' is missing from " + table;
@@ -69,9 +60,9 @@ std::string PostgresDatasetSql::mismatch(const std::vector<PostgresColumn>& exis
              ", but the schema's key field is '" + key + "'";
   }
   for (const PostgresColumn& have : existing) {
-    bool known = std::any_of(columns.begin(), columns.end(),
+    bool known = std::any_of(t.columns.begin(), t.columns.end(),
                              [&](const PostgresColumn& c) { return same(c.name, have.name); });
-    if (!known) return "column '" + have.name + "' of " + table + " is not a field of the schema";
+    if (!known) return "column '" + have.name + "' of " + table + " is not one it should have";
   }
   return "";
 }
@@ -92,42 +83,93 @@ std::string PostgresDatasetSql::signature(const DatasetSpec& spec) {
 
 PostgresDatasetSql::PostgresDatasetSql(const DatasetSpec& spec) : signature_text(signature(spec)) {
   const std::string& d = spec.name();
-  records_table = d + "_records";
+  records_view = d + "_records";
   const std::string predictions_table = d + "_predictions";
   const std::string evaluations_table = d + "_evaluations";
-  const std::string records = postgres_quote(records_table);
+  const std::string view = postgres_quote(records_view);
   const std::string predictions = postgres_quote(predictions_table);
   const std::string evaluations = postgres_quote(evaluations_table);
   const int n = static_cast<int>(spec.fields().size());
-  const std::string key = postgres_quote(spec.field(spec.key_index()).name);
-  const std::string ts = postgres_quote(spec.field(spec.event_time_index()).name);
-  const std::string target = postgres_quote(spec.field(spec.target_index()).name);
+  const int key_field = spec.key_index();
+  const std::string key = postgres_quote(spec.field(key_field).name);
 
-  std::vector<std::string> field_names, all_columns;
+  requests.name = d + "_requests";
+  requests.at_column = "_ingested_at_ms";
+  outcomes.name = d + "_outcomes";
+  outcomes.at_column = "_labelled_at_ms";
+  for (PostgresRecordTable* t : {&requests, &outcomes})
+    t->columns.push_back({spec.field(key_field).name, "text", true});
   for (int i = 0; i < n; ++i) {
     const FieldSpec& f = spec.field(i);
-    field_names.push_back(f.name);
     value_index.push_back(1 + static_cast<size_t>(storage_kind(f.type)));
-    const bool is_key = i == spec.key_index();
+    const bool is_key = i == key_field;
     request_writes.push_back(is_key || f.role == FieldRole::kRequest ? 1 : 0);
     outcome_writes.push_back(is_key || f.role == FieldRole::kOutcome ? 1 : 0);
     columns.push_back({f.name, is_key ? "text" : postgres_column_type(f.type), is_key});
+    if (is_key) continue;
+    PostgresRecordTable& t = f.role == FieldRole::kOutcome ? outcomes : requests;
+    t.columns.push_back(columns.back());
+    t.fields.push_back(i);
   }
   columns.push_back({"_ingested_at_ms", "bigint", false});
   columns.push_back({"_labelled_at_ms", "bigint", false});
-  for (const auto& c : columns) all_columns.push_back(c.name);
+  for (PostgresRecordTable* t : {&requests, &outcomes})
+    t->columns.push_back({t->at_column, "bigint", false});
 
-  std::string defs;
-  for (const auto& c : columns) {
-    defs += (defs.empty() ? "\n  " : ",\n  ") + postgres_quote(c.name) + " " + c.type;
-    if (c.primary_key) defs += " COLLATE \"C\" NOT NULL PRIMARY KEY";
+  // The column of field i in a query over the two tables aliased r and o.
+  auto in = [&](int i) -> const char* {
+    return spec.field(i).role == FieldRole::kOutcome ? "o." : "r.";
+  };
+  auto field_expr = [&](int i) {
+    if (i == key_field) return "COALESCE(r." + key + ",o." + key + ")";
+    return in(i) + postgres_quote(spec.field(i).name);
+  };
+  const std::string R = postgres_quote(requests.name), O = postgres_quote(outcomes.name);
+
+  for (PostgresRecordTable* t : {&requests, &outcomes}) {
+    std::string defs, names, set, old_row, new_row;
+    for (const auto& c : t->columns) {
+      const std::string q = postgres_quote(c.name);
+      defs += (defs.empty() ? "\n  " : ",\n  ") + q + " " + c.type;
+      if (c.primary_key) defs += " COLLATE \"C\" NOT NULL PRIMARY KEY";
+      names += (names.empty() ? "" : ",") + q;
+      if (c.primary_key) continue;
+      // Present values replace stored ones, absent (NULL) values keep them (COALESCE(new,
+      // old)); the bookkeeping time keeps the first one (COALESCE(old, new)). The WHERE clause
+      // skips rows the upsert would not change, so a re-delivered batch writes no row versions.
+      const bool first_wins = c.name[0] == '_';
+      const std::string value = first_wins ? "COALESCE(t." + q + ",EXCLUDED." + q + ")"
+                                           : "COALESCE(EXCLUDED." + q + ",t." + q + ")";
+      if (!set.empty()) {
+        set += ',';
+        old_row += ',';
+        new_row += ',';
+      }
+      set += q + "=" + value;
+      old_row += "t." + q;
+      new_row += value;
+    }
+    const std::string table = postgres_quote(t->name);
+    t->staging_table = staging_name(t->name);
+    const std::string stage = "pg_temp." + postgres_quote(t->staging_table);
+    t->create = "CREATE TABLE IF NOT EXISTS " + table + " (" + defs + "\n)";
+    t->copy_new = "COPY " + table + " (" + names + ") FROM STDIN (FORMAT binary)";
+    t->copy_stage = "COPY " + stage + " (" + names + ") FROM STDIN (FORMAT binary)";
+    // ROW(...) so that a table with one column besides the key still compares as a row.
+    t->upsert = "INSERT INTO " + table + " AS t (" + names + ") SELECT " + names + " FROM " +
+                stage + " ON CONFLICT (" + key + ") DO UPDATE SET " + set + " WHERE ROW(" +
+                old_row + ") IS DISTINCT FROM ROW(" + new_row + ")";
   }
-  create_statements.push_back("CREATE TABLE IF NOT EXISTS " + records + " (" + defs + "\n)");
-  // Labelled rows by event time: scan_labelled's cut-off, count_labelled and recent_targets
-  // read this partial index; the scan itself walks it in order.
-  create_statements.push_back(
-      "CREATE INDEX IF NOT EXISTS " + postgres_quote(records_table + "_labelled") + " ON " +
-      records + " (" + ts + "," + key + "," + target + ") WHERE " + target + " IS NOT NULL");
+
+  std::string view_columns;
+  for (int i = 0; i < n; ++i)
+    view_columns += field_expr(i) + (i == key_field ? " AS " + key : "") + ",";
+  view_columns += "r.\"_ingested_at_ms\",o.\"_labelled_at_ms\"";
+  create_statements.push_back(requests.create);
+  create_statements.push_back(outcomes.create);
+  create_statements.push_back("CREATE OR REPLACE VIEW " + view + " AS SELECT " + view_columns +
+                              " FROM " + R + " r FULL JOIN " + O + " o ON o." + key + "=r." +
+                              key);
   create_statements.push_back(
       "CREATE TABLE IF NOT EXISTS " + predictions +
       " (\n  \"key\" text COLLATE \"C\" NOT NULL,\n  \"model_version\" bigint NOT NULL,\n"
@@ -139,51 +181,43 @@ PostgresDatasetSql::PostgresDatasetSql(const DatasetSpec& spec) : signature_text
       "  \"prediction\" double precision,\n  \"actual\" double precision,\n"
       "  \"joined_at_ms\" bigint NOT NULL,\n  PRIMARY KEY (\"key\", \"model_version\")\n)");
 
+  // From the single table of schema version 1: a row with _ingested_at_ms had a request or an
+  // observation; every other row came from an outcome. A row may go to both tables; every key
+  // goes to at least one, and the view shows exactly the row the table held.
+  {
+    std::string r_names = postgres_quote(requests.columns[0].name);
+    for (size_t c = 1; c < requests.columns.size(); ++c)
+      r_names += "," + postgres_quote(requests.columns[c].name);
+    std::string o_names = postgres_quote(outcomes.columns[0].name), o_present;
+    for (size_t c = 1; c < outcomes.columns.size(); ++c) {
+      const std::string q = postgres_quote(outcomes.columns[c].name);
+      o_names += "," + q;
+      o_present += " OR " + q + " IS NOT NULL";
+    }
+    migrate_single_table = {
+        requests.create,
+        outcomes.create,
+        "INSERT INTO " + R + " (" + r_names + ") SELECT " + r_names + " FROM " + view +
+            " WHERE \"_ingested_at_ms\" IS NOT NULL",
+        "INSERT INTO " + O + " (" + o_names + ") SELECT " + o_names + " FROM " + view +
+            " WHERE \"_ingested_at_ms\" IS NULL" + o_present,
+        "DROP TABLE " + view,
+    };
+  }
+
   // Staging tables: same columns as their targets, emptied by every commit or rollback.
-  const std::string stage_records = "pg_temp." + postgres_quote(staging_name(records_table));
   const std::string stage_predictions =
       "pg_temp." + postgres_quote(staging_name(predictions_table));
   const std::string stage_evaluations =
       "pg_temp." + postgres_quote(staging_name(evaluations_table));
   for (const auto& [table, quoted] :
-       {std::pair{records_table, records}, std::pair{predictions_table, predictions},
-        std::pair{evaluations_table, evaluations}}) {
+       {std::pair{requests.name, R}, std::pair{outcomes.name, O},
+        std::pair{predictions_table, predictions}, std::pair{evaluations_table, evaluations}}) {
     staging_tables.emplace_back(staging_name(table), "CREATE TEMP TABLE IF NOT EXISTS " +
                                                          postgres_quote(staging_name(table)) +
                                                          " (LIKE " + quoted +
                                                          ") ON COMMIT DELETE ROWS");
   }
-
-  // Records: present values replace stored ones, absent (NULL) values keep them
-  // (COALESCE(new, old)); the bookkeeping times keep the first one (COALESCE(old, new)). The
-  // WHERE clause skips rows the upsert would not change, so a re-delivered batch writes no new
-  // row versions.
-  std::string set, old_row, new_row;
-  for (size_t c = 0; c < columns.size(); ++c) {
-    if (columns[c].primary_key) continue;
-    const std::string q = postgres_quote(columns[c].name);
-    const bool first_wins = columns[c].name[0] == '_';
-    const std::string value = first_wins ? "COALESCE(t." + q + ",EXCLUDED." + q + ")"
-                                         : "COALESCE(EXCLUDED." + q + ",t." + q + ")";
-    if (!set.empty()) {
-      set += ',';
-      old_row += ',';
-      new_row += ',';
-    }
-    set += q + "=" + value;
-    old_row += "t." + q;
-    new_row += value;
-  }
-  copy_records =
-      "COPY " + stage_records + " (" + column_list(all_columns) + ") FROM STDIN (FORMAT binary)";
-  copy_new_records =
-      "COPY " + records + " (" + column_list(all_columns) + ") FROM STDIN (FORMAT binary)";
-  const std::string insert_head = "INSERT INTO " + records + " AS t (" + column_list(all_columns) +
-                                  ") SELECT " + column_list(all_columns) + " FROM " + stage_records;
-  const std::string on_conflict = " ON CONFLICT (" + key + ") DO UPDATE SET " + set + " WHERE (" +
-                                  old_row + ") IS DISTINCT FROM (" + new_row + ")";
-  upsert_records = insert_head + on_conflict;
-  upsert_records_in_key_order = insert_head + " ORDER BY " + key + on_conflict;
 
   const std::string prediction_columns =
       "\"key\",\"model_version\",\"prediction\",\"predicted_at_ms\"";
@@ -205,26 +239,48 @@ PostgresDatasetSql::PostgresDatasetSql(const DatasetSpec& spec) : signature_text
       "e.\"prediction\" IS NOT DISTINCT FROM s.\"prediction\" AND "
       "e.\"actual\" IS NOT DISTINCT FROM s.\"actual\"";
 
-  const std::string select = "SELECT " + column_list(field_names) + " FROM " + records;
-  const std::string labelled = target + " IS NOT NULL AND " + ts + " IS NOT NULL";
-  const std::string oldest_first = " ORDER BY " + ts + "," + key;
-  select_record = select + " WHERE " + key + "=$1";
-  cursor_all =
-      "DECLARE fc_scan NO SCROLL CURSOR FOR " + select + " WHERE " + labelled + oldest_first;
-  scan_cutoff = "SELECT " + ts + "," + key + " FROM " + records + " WHERE " + labelled +
-                " ORDER BY " + ts + " DESC," + key + " DESC LIMIT 1 OFFSET $1";
-  cursor_from = "DECLARE fc_scan NO SCROLL CURSOR FOR " + select + " WHERE " + labelled + " AND (" +
-                ts + "," + key + ")>=($1,$2)" + oldest_first;
-  count_labelled = "SELECT count(*) FROM " + records + " WHERE " + labelled;
-  stats = "SELECT r.*,p.*,e.*,m.* FROM (SELECT count(*),count(" + ts + "),count(" + target +
-          "),count(*) FILTER (WHERE " + labelled + ") FROM " + records +
-          ") r,(SELECT count(*),count(DISTINCT \"key\") FROM " + predictions +
-          ") p,(SELECT count(*) FROM " + evaluations +
+  // One record: each table's row for the key, if any, side by side.
+  std::string fields;
+  for (int i = 0; i < n; ++i) fields += (i ? "," : "") + field_expr(i);
+  select_record = "SELECT " + fields + " FROM (SELECT * FROM " + R + " WHERE " + key +
+                  "=$1) r FULL JOIN (SELECT * FROM " + O + " WHERE " + key + "=$1) o ON true";
+
+  // Labelled rows: the target (an outcome field) and the event time present. With the event
+  // time a request field that is an inner join; with it an outcome field, the outcome's row
+  // and the request's row if there is one. Either way o's key is the record's key.
+  const int ts_field = spec.event_time_index();
+  const int target_field = spec.target_index();
+  const std::string ts = in(ts_field) + postgres_quote(spec.field(ts_field).name);
+  const std::string target = in(target_field) + postgres_quote(spec.field(target_field).name);
+  const std::string okey = "o." + key;
+  std::string labelled_fields;
+  for (int i = 0; i < n; ++i) labelled_fields += (i ? "," : "") + (i == key_field ? okey : field_expr(i));
+  const std::string joined =
+      spec.field(ts_field).role == FieldRole::kOutcome
+          ? " FROM " + O + " o LEFT JOIN " + R + " r ON r." + key + "=o." + key
+          : " FROM " + R + " r JOIN " + O + " o ON o." + key + "=r." + key;
+  const std::string labelled = " WHERE " + target + " IS NOT NULL AND " + ts + " IS NOT NULL";
+  const std::string oldest_first = " ORDER BY " + ts + "," + okey;
+  cursor_all = "DECLARE fc_scan NO SCROLL CURSOR FOR SELECT " + labelled_fields + joined +
+               labelled + oldest_first;
+  scan_cutoff = "SELECT " + ts + "," + okey + joined + labelled + " ORDER BY " + ts + " DESC," +
+                okey + " DESC LIMIT 1 OFFSET $1";
+  cursor_from = "DECLARE fc_scan NO SCROLL CURSOR FOR SELECT " + labelled_fields + joined +
+                labelled + " AND (" + ts + "," + okey + ")>=($1,$2)" + oldest_first;
+  count_labelled = "SELECT count(*)" + joined + labelled;
+  recent_targets_timed = "SELECT " + target + "," + ts + joined + labelled + " ORDER BY " + ts +
+                         " DESC," + okey + " DESC LIMIT $1";
+
+  // Over the view, as users read it: whole-table counts and a rare case.
+  const std::string vts = postgres_quote(spec.field(ts_field).name);
+  const std::string vtarget = postgres_quote(spec.field(target_field).name);
+  stats = "SELECT r.*,p.*,e.*,m.* FROM (SELECT count(*),count(" + vts + "),count(" + vtarget +
+          "),count(*) FILTER (WHERE " + vtarget + " IS NOT NULL AND " + vts +
+          " IS NOT NULL) FROM " + view + ") r,(SELECT count(*),count(DISTINCT \"key\") FROM " +
+          predictions + ") p,(SELECT count(*) FROM " + evaluations +
           ") e,(SELECT count(*) FROM \"flowcast_metrics\" WHERE \"dataset\"=$1) m";
-  recent_targets_timed = "SELECT " + target + "," + ts + " FROM " + records + " WHERE " + labelled +
-                         " ORDER BY " + ts + " DESC," + key + " DESC LIMIT $1";
-  recent_targets_untimed = "SELECT " + target + ",\"_labelled_at_ms\" FROM " + records + " WHERE " +
-                           target + " IS NOT NULL AND " + ts +
+  recent_targets_untimed = "SELECT " + vtarget + ",\"_labelled_at_ms\" FROM " + view + " WHERE " +
+                           vtarget + " IS NOT NULL AND " + vts +
                            " IS NULL ORDER BY \"_labelled_at_ms\" DESC LIMIT $1";
   predictions_for = "SELECT " + prediction_columns + " FROM " + predictions +
                     " WHERE \"key\"=$1 ORDER BY \"model_version\"";

@@ -79,7 +79,8 @@ Status PostgresRecordEncoder::check(const Record& r, int role, size_t index) con
 }
 
 Status PostgresRecordEncoder::encode(const SinkBatch& batch, int64_t now_ms,
-                                     PostgresCopyBuffer& fresh, PostgresCopyBuffer& rest) const {
+                                     PostgresCopyBuffer& requests,
+                                     PostgresCopyBuffer& outcomes) const {
   std::vector<Ref> refs;
   refs.reserve(batch.requests.size() + batch.outcomes.size() + batch.observations.size());
   int role = kRequest;
@@ -93,50 +94,20 @@ Status PostgresRecordEncoder::encode(const SinkBatch& batch, int64_t now_ms,
   // Stable: records of one key stay in the order they would have been applied.
   std::stable_sort(refs.begin(), refs.end(), key_less);
 
-  fresh.clear();
-  rest.clear();
-  fresh.reserve(refs.size() * 128 + 64);
-  rest.reserve(batch.outcomes.size() * 64 + 64);
+  requests.clear();
+  outcomes.clear();
+  requests.reserve((batch.requests.size() + batch.observations.size()) * 128 + 64);
+  outcomes.reserve((batch.outcomes.size() + batch.observations.size()) * 48 + 64);
   const int n = static_cast<int>(spec_.fields().size());
-  const int key_field = spec_.key_index();
   const int target = spec_.target_index();
-  const auto columns = static_cast<int16_t>(n + 2);  // fields, the two _at_ms
   std::vector<const Value*> chosen(static_cast<size_t>(n));
-  constexpr size_t kAhead = 8;  // records fetched ahead: the Record, then its values
-  for (size_t begin = 0; begin < refs.size();) {
-    if (begin + 2 * kAhead < refs.size()) __builtin_prefetch(refs[begin + 2 * kAhead].record);
-    if (begin + kAhead < refs.size()) {
-      const std::vector<Value>& v = refs[begin + kAhead].record->values;
-      const char* p = reinterpret_cast<const char*>(v.data());
-      const char* e = reinterpret_cast<const char*>(v.data() + v.size());
-      for (; p < e; p += 64) __builtin_prefetch(p);
-    }
-    size_t end = begin + 1;
-    while (end < refs.size() && same_key(refs[end], refs[begin])) ++end;
-    std::fill(chosen.begin(), chosen.end(), nullptr);
-    bool ingested = false, labelled = false, outcome = false;
-    for (size_t m = begin; m < end; ++m) {
-      const Record& r = *refs[m].record;
-      const int rl = refs[m].role;
-      const std::vector<uint8_t>* writes = rl == kRequest   ? &sql_.request_writes
-                                           : rl == kOutcome ? &sql_.outcome_writes
-                                                            : nullptr;
-      for (int f = 0; f < n; ++f) {
-        const Value& v = r.values[static_cast<size_t>(f)];
-        if ((writes == nullptr || (*writes)[static_cast<size_t>(f)]) && present(v))
-          chosen[static_cast<size_t>(f)] = &v;
-      }
-      if (rl != kOutcome) ingested = true;
-      if (rl == kOutcome) outcome = true;
-      if (rl != kRequest && r.has(target)) labelled = true;
-    }
-    PostgresCopyBuffer& out = outcome ? rest : fresh;
-    out.begin_row(columns);
-    for (int f = 0; f < n; ++f) {
-      if (f == key_field) {
-        out.add_text(refs[begin].record->key);
-        continue;
-      }
+
+  // One row of `table`: the key, its fields' chosen values (NULL when none), the time column.
+  auto write_row = [&](PostgresCopyBuffer& out, const PostgresRecordTable& table,
+                       const std::string& key, bool timed) {
+    out.begin_row(static_cast<int16_t>(table.fields.size() + 2));
+    out.add_text(key);
+    for (int f : table.fields) {
       const Value* v = chosen[static_cast<size_t>(f)];
       if (v == nullptr) {
         out.add_null();
@@ -160,18 +131,52 @@ Status PostgresRecordEncoder::encode(const SinkBatch& batch, int64_t now_ms,
           break;
       }
     }
-    if (ingested)
+    if (timed)
       out.add_int64(now_ms);
     else
       out.add_null();
-    if (labelled)
-      out.add_int64(now_ms);
-    else
-      out.add_null();
+  };
+
+  constexpr size_t kAhead = 8;  // records fetched ahead: the Record, then its values
+  for (size_t begin = 0; begin < refs.size();) {
+    if (begin + 2 * kAhead < refs.size()) __builtin_prefetch(refs[begin + 2 * kAhead].record);
+    if (begin + kAhead < refs.size()) {
+      const std::vector<Value>& v = refs[begin + kAhead].record->values;
+      const char* p = reinterpret_cast<const char*>(v.data());
+      const char* e = reinterpret_cast<const char*>(v.data() + v.size());
+      for (; p < e; p += 64) __builtin_prefetch(p);
+    }
+    size_t end = begin + 1;
+    while (end < refs.size() && same_key(refs[end], refs[begin])) ++end;
+    std::fill(chosen.begin(), chosen.end(), nullptr);
+    // A request or an observation makes a D_requests row; an outcome, or an observation that
+    // carries an outcome field, a D_outcomes row.
+    bool ingested = false, labelled = false, outcome_row = false;
+    for (size_t m = begin; m < end; ++m) {
+      const Record& r = *refs[m].record;
+      const int rl = refs[m].role;
+      const std::vector<uint8_t>* writes = rl == kRequest   ? &sql_.request_writes
+                                           : rl == kOutcome ? &sql_.outcome_writes
+                                                            : nullptr;
+      for (int f = 0; f < n; ++f) {
+        const Value& v = r.values[static_cast<size_t>(f)];
+        if ((writes == nullptr || (*writes)[static_cast<size_t>(f)]) && present(v)) {
+          chosen[static_cast<size_t>(f)] = &v;
+          if (rl == kObservation && !sql_.request_writes[static_cast<size_t>(f)])
+            outcome_row = true;
+        }
+      }
+      if (rl != kOutcome) ingested = true;
+      if (rl == kOutcome) outcome_row = true;
+      if (rl != kRequest && r.has(target)) labelled = true;
+    }
+    const std::string& key = refs[begin].record->key;
+    if (ingested) write_row(requests, sql_.requests, key, true);
+    if (outcome_row) write_row(outcomes, sql_.outcomes, key, labelled);
     begin = end;
   }
-  fresh.finish();
-  rest.finish();
+  requests.finish();
+  outcomes.finish();
   return Status::ok_status();
 }
 

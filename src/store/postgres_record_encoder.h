@@ -1,21 +1,20 @@
 // PostgresRecordEncoder: turns the requests, outcomes and observations of one SinkBatch into the
-// binary COPY rows of the records staging table.
+// binary COPY rows of the dataset's two records tables, D_requests and D_outcomes
+// (PostgresDatasetSql).
 //
 // Every record is checked first (value count, each value's type, and what PostgreSQL cannot
 // store: NUL bytes in text, text that is not UTF-8 on a UTF8 server, timestamps before 4714 BC);
 // the first problem fails the whole batch with kInvalidArgument naming the record and the field,
-// before anything is sent. The records are then merged into ONE row per key, exactly as if they
-// had been applied one after another in the SQLite backend's order (requests, outcomes,
-// observations, each in batch order): a field takes the last value present among the messages
-// that write it (NaN counts as absent, as SQLite stores NaN as NULL); _ingested_at_ms is set
-// when any request or observation came, _labelled_at_ms when any outcome or observation carried
-// the target. One row per key is what lets a single INSERT ... ON CONFLICT DO UPDATE apply the
-// batch (PostgreSQL refuses to update one row twice in a statement). Rows are sorted by key, so
-// concurrent writers lock keys in the same order and the key index is walked in order.
-//
-// The rows go to two COPY buffers with the same columns (the records table's): `fresh`, rows no
-// outcome went into, which are usually new keys (PostgresStore tries to COPY them straight into
-// the table), and `rest`, every other row. Each is sorted by key.
+// before anything is sent. The records are then merged into at most one row per key and table,
+// exactly as if they had been applied one after another in the SQLite backend's order (requests,
+// outcomes, observations, each in batch order): a field takes the last value present among the
+// messages that write it (NaN counts as absent, as SQLite stores NaN as NULL). A request or an
+// observation makes the key's D_requests row, with _ingested_at_ms; an outcome, or an
+// observation carrying an outcome field, its D_outcomes row, with _labelled_at_ms when an outcome
+// or observation carried the target. One row per key and table is what lets a single INSERT ...
+// ON CONFLICT DO UPDATE apply the batch (PostgreSQL refuses to update one row twice in a
+// statement). Rows are sorted by key, so concurrent writers lock keys in the same order and the
+// key index is walked in order.
 //
 // Thread-safety: none; one encoder per commit.
 #pragma once
@@ -38,11 +37,11 @@ class PostgresRecordEncoder {
   PostgresRecordEncoder(const DatasetSpec& spec, const PostgresDatasetSql& sql, bool check_utf8)
       : spec_(spec), sql_(sql), check_utf8_(check_utf8) {}
 
-  // Checks every record of `batch`, then writes the merged rows into `fresh` (rows no outcome
-  // went into) and `rest` (the others); both are cleared first and finished, with the columns
-  // of PostgresDatasetSql::columns. `now_ms` is the bookkeeping time of this commit.
-  Status encode(const SinkBatch& batch, int64_t now_ms, PostgresCopyBuffer& fresh,
-                PostgresCopyBuffer& rest) const;
+  // Checks every record of `batch`, then writes the merged rows of D_requests into `requests`
+  // and those of D_outcomes into `outcomes` (the columns of PostgresRecordTable::columns); both
+  // are cleared first and finished. `now_ms` is the bookkeeping time of this commit.
+  Status encode(const SinkBatch& batch, int64_t now_ms, PostgresCopyBuffer& requests,
+                PostgresCopyBuffer& outcomes) const;
   // The check encode() applies to each record; `index` names the record in the message
   // (SIZE_MAX: not named by index).
   Status check(const Record& r, RecordRole role, size_t index) const {

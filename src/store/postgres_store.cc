@@ -86,7 +86,13 @@ CREATE TABLE IF NOT EXISTS "flowcast_offsets" (
 // the transaction open() holds. A schema change appends one function here and bumps
 // kSchemaVersion; kGlobalDdl always describes the newest version.
 using Migration = Status (*)(PostgresConnection&);
-constexpr std::array<Migration, PostgresStore::kSchemaVersion - 1> kMigrations{};
+//
+// Version 2 keeps each dataset's records in two tables with a view over them. Only the dataset
+// spec knows which fields go where, so that move happens per dataset when it is first used
+// (PostgresStore::migrate_single_table); the global step has nothing to do. The version number
+// keeps an older build, which would write into the view, from opening the database.
+Status nothing_global(PostgresConnection&) { return Status::ok_status(); }
+constexpr std::array<Migration, PostgresStore::kSchemaVersion - 1> kMigrations{nothing_global};
 
 // Staging tables of the global tables, per session (see PostgresDatasetSql).
 constexpr std::pair<const char*, const char*> kGlobalStaging[] = {
@@ -149,6 +155,11 @@ constexpr const char* kTableColumns =
     "FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary "
     "WHERE a.attrelid = to_regclass(quote_ident(current_schema()) || '.' || quote_ident($1)) "
     "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
+
+// The kind of relation $1 is in the current schema (pg_class.relkind: r table, v view, ...).
+constexpr const char* kRelationKind =
+    "SELECT c.relkind::text FROM pg_class c "
+    "WHERE c.oid = to_regclass(quote_ident(current_schema()) || '.' || quote_ident($1))";
 
 std::shared_ptr<spdlog::logger> store_log() { return logger("store.postgres"); }
 
@@ -476,18 +487,48 @@ Result<std::shared_ptr<const PostgresDatasetSql>> PostgresStore::create_or_check
     FC_RETURN_IF_ERROR(
         db.query("SELECT pg_advisory_xact_lock(" + std::to_string(kDdlLock) + ", 0)", "locking")
             .status());
-    std::vector<PostgresColumn> existing;
-    {
-      FC_ASSIGN_OR_RETURN(auto r, db.query(kTableColumns, PostgresParams().text(sql->records_table),
-                                           "reading the columns of " + sql->records_table));
+    auto columns_of = [&](const std::string& table) -> Result<std::vector<PostgresColumn>> {
+      std::vector<PostgresColumn> existing;
+      FC_ASSIGN_OR_RETURN(auto r, db.query(kTableColumns, PostgresParams().text(table),
+                                           "reading the columns of " + table));
       for (int i = 0; i < r.rows(); ++i)
         existing.push_back({std::string(r.text(i, 0)), std::string(r.text(i, 1)), r.boolean(i, 2)});
-    }
-    if (!existing.empty()) {
-      if (std::string problem = sql->mismatch(existing); !problem.empty())
+      return existing;
+    };
+    auto check = [&](const PostgresRecordTable& table) -> Status {
+      FC_ASSIGN_OR_RETURN(auto existing, columns_of(table.name));
+      if (existing.empty()) return Status::ok_status();
+      if (std::string problem = PostgresDatasetSql::mismatch(table, existing); !problem.empty())
         return Status::invalid(context + ": " + problem +
                                " (flowcast never alters an existing table: migrate it by hand, "
                                "or drop it to start over)");
+      return Status::ok_status();
+    };
+    std::string kind;
+    {
+      FC_ASSIGN_OR_RETURN(auto r, db.query(kRelationKind, PostgresParams().text(sql->records_view),
+                                           "looking up " + sql->records_view));
+      if (r.rows() > 0) kind = std::string(r.text(0, 0));
+    }
+    if (kind == "r" || kind == "p") {
+      // Schema version 1: one table for every record. Checked as that table, then split.
+      PostgresRecordTable single;
+      single.name = sql->records_view;
+      single.columns = sql->columns;
+      FC_RETURN_IF_ERROR(check(single));
+      for (const PostgresRecordTable* t : {&sql->requests, &sql->outcomes}) {
+        FC_ASSIGN_OR_RETURN(auto existing, columns_of(t->name));
+        if (!existing.empty())
+          return Status::invalid(context + ": both " + sql->records_view + " and " + t->name +
+                                 " are tables; flowcast keeps the records in " +
+                                 sql->requests.name + " and " + sql->outcomes.name +
+                                 " with a view " + sql->records_view +
+                                 " over them: move the rows by hand, or drop one to start over");
+      }
+      FC_RETURN_IF_ERROR(migrate_single_table(db, *sql));
+    } else {
+      FC_RETURN_IF_ERROR(check(sql->requests));
+      FC_RETURN_IF_ERROR(check(sql->outcomes));
     }
     for (const auto& ddl : sql->create_statements)
       FC_RETURN_IF_ERROR(db.exec(ddl, "creating the tables of " + context));
@@ -496,6 +537,19 @@ Result<std::shared_ptr<const PostgresDatasetSql>> PostgresStore::create_or_check
   std::lock_guard lock(datasets_mu_);
   datasets_[spec.name()] = sql;
   return sql;
+}
+
+Status PostgresStore::migrate_single_table(PostgresConnection& db, const PostgresDatasetSql& sql) {
+  FC_ASSIGN_OR_RETURN(auto r, db.query("SELECT count(*) FROM " + postgres_quote(sql.records_view),
+                                       "counting the rows of " + sql.records_view));
+  const int64_t rows = r.rows() > 0 ? r.int64(0, 0) : 0;
+  store_log()->info("{}: moving the {} rows of table {} into {} and {}, with a view {} over "
+                    "them (schema version 2)",
+                    describe_, rows, sql.records_view, sql.requests.name, sql.outcomes.name,
+                    sql.records_view);
+  for (const auto& statement : sql.migrate_single_table)
+    FC_RETURN_IF_ERROR(db.exec(statement, "moving the rows of " + sql.records_view));
+  return Status::ok_status();
 }
 
 Status PostgresStore::ensure_staging(PostgresConnection& conn, const PostgresDatasetSql& sql) {
@@ -520,59 +574,45 @@ Status PostgresStore::ensure_staging(PostgresConnection& conn, const PostgresDat
 
 // --- commit --------------------------------------------------------------------------------
 
-// Writes the encoded records into D_records. Every row could take the staging table and the
-// upsert, but rows no outcome went into (`fresh`: requests, observations) are usually new keys,
-// and for those a binary COPY straight into D_records costs about a third less server time than
-// COPY into the staging table plus INSERT ... SELECT (no staging rows to write, scan and truncate;
-// the heap takes them in multi-row inserts). So, unless it failed recently: that COPY under a
-// savepoint, then the staging table and the upsert for the rest. If one of the "new" keys exists
-// after all (a re-delivery, an outcome that came first, another writer), the COPY fails with a
-// unique violation as a whole, is rolled back to the savepoint, and every row goes through the
-// staging table and the upsert: the result is the same either way.
-Status PostgresStore::write_records(PostgresConnection& db, const PostgresDatasetSql& sql,
-                                    const PostgresCopyBuffer& fresh,
-                                    const PostgresCopyBuffer& rest) {
-  const std::string what = "writing " + sql.records_table;
-  const std::string staging = "staging " + sql.records_table;
-  bool fresh_done = false;
-  if (fresh.rows() > 0) {
-    if (!copy_fast_path_.load(std::memory_order_relaxed)) {
-      // COPY into the table is refused here (see below): staging and the upsert only.
-    } else if (fast_path_pause_.load(std::memory_order_relaxed) > 0) {
-      fast_path_pause_.fetch_sub(1, std::memory_order_relaxed);
+// Writes one table's encoded rows. Every row could take the staging table and the upsert, but
+// requests and outcomes each arrive once, so their rows are usually new keys, and for those a
+// binary COPY straight into the table costs about a third less server time than COPY into the
+// staging table plus INSERT ... SELECT (no staging rows to write, scan and truncate; the heap
+// takes them in multi-row inserts). So, unless it failed recently: that COPY under a savepoint.
+// If one of the keys exists after all (a re-delivery, a second outcome, another writer), the
+// COPY fails with a unique violation as a whole, is rolled back to the savepoint, and the rows go
+// through the staging table and the upsert: the result is the same either way.
+Status PostgresStore::write_records(PostgresConnection& db, const PostgresRecordTable& table,
+                                    int which, const PostgresCopyBuffer& rows) {
+  if (rows.rows() == 0) return Status::ok_status();
+  const std::string what = "writing " + table.name;
+  std::atomic<int>& pause = fast_path_pause_[which];
+  if (!copy_fast_path_.load(std::memory_order_relaxed)) {
+    // COPY into the table is refused here (see below): staging and the upsert only.
+  } else if (pause.load(std::memory_order_relaxed) > 0) {
+    pause.fetch_sub(1, std::memory_order_relaxed);
+  } else {
+    FC_RETURN_IF_ERROR(db.exec("SAVEPOINT fc_new_rows", "SAVEPOINT"));
+    std::string state;
+    Status direct = db.copy_in(table.copy_new, rows.data(), what, &state);
+    if (direct.ok()) return db.exec("RELEASE SAVEPOINT fc_new_rows", "RELEASE SAVEPOINT");
+    // 23505: a key exists after all. 0A000: the server refuses COPY into this table (row level
+    // security on it, which INSERT honours); never try it again in this process. Anything else
+    // is a real failure, returned as before.
+    if ((state != "23505" && state != "0A000") || db.broken()) return direct;
+    if (state == "0A000") {
+      if (copy_fast_path_.exchange(false))
+        store_log()->info("{}: {}; records are written through the staging table only",
+                          describe_, direct.message());
     } else {
-      FC_RETURN_IF_ERROR(db.exec("SAVEPOINT fc_new_rows", "SAVEPOINT"));
-      std::string state;
-      Status direct = db.copy_in(sql.copy_new_records, fresh.data(), what, &state);
-      if (direct.ok()) {
-        FC_RETURN_IF_ERROR(db.exec("RELEASE SAVEPOINT fc_new_rows", "RELEASE SAVEPOINT"));
-        fresh_done = true;
-      } else {
-        // 23505: a key exists after all. 0A000: the server refuses COPY into this table (row
-        // level security on it, which INSERT honours); never try it again in this process.
-        // Anything else is a real failure, returned as before.
-        if ((state != "23505" && state != "0A000") || db.broken()) return direct;
-        if (state == "0A000") {
-          if (copy_fast_path_.exchange(false))
-            store_log()->info("{}: {}; records are written through the staging table only",
-                              describe_, direct.message());
-        } else {
-          store_log()->debug("{}: {} rows sent as new keys were not all new; upserting them",
-                             describe_, fresh.rows());
-          fast_path_pause_.store(kFastPathPause, std::memory_order_relaxed);
-        }
-        FC_RETURN_IF_ERROR(db.exec("ROLLBACK TO SAVEPOINT fc_new_rows", "ROLLBACK TO SAVEPOINT"));
-      }
+      store_log()->debug("{}: {} rows sent to {} as new keys were not all new; upserting them",
+                         describe_, rows.rows(), table.name);
+      pause.store(kFastPathPause, std::memory_order_relaxed);
     }
+    FC_RETURN_IF_ERROR(db.exec("ROLLBACK TO SAVEPOINT fc_new_rows", "ROLLBACK TO SAVEPOINT"));
   }
-  const bool stage_fresh = fresh.rows() > 0 && !fresh_done;
-  if (stage_fresh) FC_RETURN_IF_ERROR(db.copy_in(sql.copy_records, fresh.data(), staging));
-  if (rest.rows() > 0) FC_RETURN_IF_ERROR(db.copy_in(sql.copy_records, rest.data(), staging));
-  if (!stage_fresh && rest.rows() == 0) return Status::ok_status();
-  // Two sorted runs staged: the upsert takes them in key order, so concurrent writers still
-  // lock keys in the same order.
-  return db.exec(
-      stage_fresh && rest.rows() > 0 ? sql.upsert_records_in_key_order : sql.upsert_records, what);
+  FC_RETURN_IF_ERROR(db.copy_in(table.copy_stage, rows.data(), "staging " + table.name));
+  return db.exec(table.upsert, what);
 }
 
 Result<Store::RecordCheck> PostgresStore::record_check(const DatasetSpec& spec) {
@@ -590,12 +630,12 @@ Result<CommitResult> PostgresStore::commit(const DatasetSpec& spec, const SinkBa
 
   // Everything is checked and encoded once, before any statement runs: a bad record fails the
   // batch with nothing sent, and a retry after a connection loss resends the same bytes.
-  PostgresCopyBuffer fresh_records, other_records, offsets, predictions, evaluations, metrics;
+  PostgresCopyBuffer request_rows, outcome_rows, offsets, predictions, evaluations, metrics;
   const bool has_records =
       !batch.requests.empty() || !batch.outcomes.empty() || !batch.observations.empty();
   if (has_records)
     FC_RETURN_IF_ERROR(PostgresRecordEncoder(spec, *sql, check_utf8_)
-                           .encode(batch, now, fresh_records, other_records));
+                           .encode(batch, now, request_rows, outcome_rows));
 
   if (!batch.offsets.empty()) {
     FC_RETURN_IF_ERROR(check_text(batch.group, check_utf8_, "the consumer group name"));
@@ -691,7 +731,10 @@ Result<CommitResult> PostgresStore::commit(const DatasetSpec& spec, const SinkBa
       FC_RETURN_IF_ERROR(db.copy_in(kCopyOffsets, offsets.data(), "staging offsets"));
       FC_RETURN_IF_ERROR(db.exec(kUpsertOffsets, "writing offsets"));
     }
-    if (has_records) FC_RETURN_IF_ERROR(write_records(db, *sql, fresh_records, other_records));
+    if (has_records) {
+      FC_RETURN_IF_ERROR(write_records(db, sql->requests, 0, request_rows));
+      FC_RETURN_IF_ERROR(write_records(db, sql->outcomes, 1, outcome_rows));
+    }
     if (!batch.predictions.empty()) {
       FC_RETURN_IF_ERROR(
           db.copy_in(sql->copy_predictions, predictions.data(), "staging predictions"));

@@ -61,6 +61,7 @@ class PostgresConnection;
 class PostgresCopyBuffer;
 class PostgresPool;
 struct PostgresDatasetSql;
+struct PostgresRecordTable;
 
 struct PostgresOptions {
   // How long one operation keeps retrying through a connection loss before it fails (transient).
@@ -94,7 +95,7 @@ class PostgresStore : public Store {
   PostgresStore& operator=(const PostgresStore&) = delete;
 
   // The schema version this build writes (flowcast_schema_version).
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   Status ensure_dataset(const DatasetSpec& spec) override;
   Result<RecordCheck> record_check(const DatasetSpec& spec) override;
@@ -139,10 +140,12 @@ class PostgresStore : public Store {
   // The dataset's SQL, creating or checking its tables on first use (or when the spec changed).
   Result<std::shared_ptr<const PostgresDatasetSql>> dataset_sql(const DatasetSpec& spec);
   Result<std::shared_ptr<const PostgresDatasetSql>> create_or_check(const DatasetSpec& spec);
-  // Writes the encoded records into D_records (inside commit()'s transaction): `fresh`, rows no
-  // outcome went into, and `rest`, as PostgresRecordEncoder::encode made them.
-  Status write_records(PostgresConnection& db, const PostgresDatasetSql& sql,
-                       const PostgresCopyBuffer& fresh, const PostgresCopyBuffer& rest);
+  // Writes encoded rows (PostgresRecordEncoder) into D_requests (`which` 0) or D_outcomes (1),
+  // inside commit()'s transaction.
+  Status write_records(PostgresConnection& db, const PostgresRecordTable& table, int which,
+                       const PostgresCopyBuffer& rows);
+  // Schema version 1 kept a dataset's records in one table: moves them into the two tables.
+  Status migrate_single_table(PostgresConnection& db, const PostgresDatasetSql& sql);
   // Creates this session's staging tables for `sql` (and the global ones) if not done yet.
   Status ensure_staging(PostgresConnection& conn, const PostgresDatasetSql& sql);
 
@@ -151,9 +154,9 @@ class PostgresStore : public Store {
   const std::unique_ptr<PostgresPool> pool_;
   const bool check_utf8_;  // the server's encoding is UTF8
 
-  // Record commits left before the COPY fast path is tried again after it met a key that
-  // existed (see write_records()).
-  std::atomic<int> fast_path_pause_{0};
+  // Per records table (D_requests, D_outcomes): commits left before the COPY fast path is tried
+  // again after it met a key that existed (see write_records()).
+  std::atomic<int> fast_path_pause_[2] = {0, 0};
   // False once the server refused a COPY into a records table (e.g. row level security on it).
   std::atomic<bool> copy_fast_path_{true};
   std::atomic<bool> outage_{false};

@@ -105,18 +105,29 @@ TEST(PostgresStore, TablesAreTheOnesDocumented) {
   ASSERT_TRUE(store);
   ASSERT_TRUE(store->ensure_dataset(all_types_dataset()).ok());
   EXPECT_EQ(server->query("SELECT version FROM flowcast_schema_version", schema),
-            (std::vector<std::string>{"1"}));
+            (std::vector<std::string>{"2"}));
   auto columns = [&](const std::string& table) {
     return server->query(
         "SELECT column_name || ' ' || data_type || ' ' || is_nullable FROM "
         "information_schema.columns WHERE table_schema = '" +
         schema + "' AND table_name = '" + table + "' ORDER BY ordinal_position");
   };
+  // The records: request fields in one table, outcome fields in another, and a view with every
+  // field in schema order (the SQLite backend's D_records).
+  EXPECT_EQ(columns("every_requests"),
+            (std::vector<std::string>{"id text NO", "ts timestamp with time zone YES",
+                                      "x double precision YES", "n bigint YES", "flag boolean YES",
+                                      "cat text YES", "lat double precision YES",
+                                      "lon double precision YES", "note text YES",
+                                      "_ingested_at_ms bigint YES"}));
+  EXPECT_EQ(columns("every_outcomes"),
+            (std::vector<std::string>{"id text NO", "done_at timestamp with time zone YES",
+                                      "y double precision YES", "_labelled_at_ms bigint YES"}));
   EXPECT_EQ(
       columns("every_records"),
       (std::vector<std::string>{
-          "id text NO", "ts timestamp with time zone YES", "x double precision YES", "n bigint YES",
-          "flag boolean YES", "cat text YES", "lat double precision YES",
+          "id text YES", "ts timestamp with time zone YES", "x double precision YES",
+          "n bigint YES", "flag boolean YES", "cat text YES", "lat double precision YES",
           "lon double precision YES", "note text YES", "done_at timestamp with time zone YES",
           "y double precision YES", "_ingested_at_ms bigint YES", "_labelled_at_ms bigint YES"}));
   EXPECT_EQ(
@@ -133,14 +144,19 @@ TEST(PostgresStore, TablesAreTheOnesDocumented) {
   EXPECT_EQ(columns("flowcast_models").size(), 9u);
   EXPECT_EQ(columns("flowcast_metrics").size(), 10u);
   EXPECT_EQ(
-      server->query("SELECT table_name FROM information_schema.tables WHERE table_schema = '" +
+      server->query("SELECT table_name || ' ' || table_type FROM information_schema.tables "
+                    "WHERE table_schema = '" +
                     schema + "' ORDER BY table_name"),
-      (std::vector<std::string>{"every_evaluations", "every_predictions", "every_records",
-                                "flowcast_metrics", "flowcast_models", "flowcast_offsets",
-                                "flowcast_schema_version"}));
+      (std::vector<std::string>{"every_evaluations BASE TABLE", "every_outcomes BASE TABLE",
+                                "every_predictions BASE TABLE", "every_records VIEW",
+                                "every_requests BASE TABLE", "flowcast_metrics BASE TABLE",
+                                "flowcast_models BASE TABLE", "flowcast_offsets BASE TABLE",
+                                "flowcast_schema_version BASE TABLE"}));
+  // A request and an outcome each only add a row and its key: no other index to maintain.
   EXPECT_EQ(server->query("SELECT indexname FROM pg_indexes WHERE schemaname = '" + schema +
-                          "' AND indexname LIKE '%labelled'"),
-            (std::vector<std::string>{"every_records_labelled"}));
+                          "' AND tablename IN ('every_requests', 'every_outcomes') "
+                          "ORDER BY indexname"),
+            (std::vector<std::string>{"every_outcomes_pkey", "every_requests_pkey"}));
 
   // Timestamps are real timestamps a user can query; bookkeeping times are milliseconds.
   DatasetSpec every = all_types_dataset();
@@ -331,8 +347,8 @@ CREATE CONSTRAINT TRIGGER kill_at_commit AFTER INSERT ON flowcast_models
   EXPECT_EQ(models[0].status, "active");
 }
 
-// Rows no outcome touched take a plain INSERT first; when one of them exists after all, the
-// whole batch goes through the upsert instead. Both ways must give what the upsert alone gives.
+// Rows take a plain COPY into their table first; when one of them exists after all, the whole
+// batch of that table goes through the upsert instead. Both ways must give what the upsert alone gives.
 TEST(PostgresStore, RequestsForExistingKeysFallBackToTheUpsert) {
   REQUIRE_SERVER();
   std::string schema;
@@ -344,7 +360,7 @@ TEST(PostgresStore, RequestsForExistingKeysFallBackToTheUpsert) {
     first.requests.push_back(request(tiny, "k" + std::to_string(i), kT0 + i, 1.0));
   first.outcomes.push_back(make_record(tiny, "k0", {{"y", Value(5.0)}}));
   ASSERT_TRUE(store->commit(tiny, first).ok());
-  server->query("UPDATE tiny_records SET _ingested_at_ms = 7", schema);
+  server->query("UPDATE tiny_requests SET _ingested_at_ms = 7", schema);
   for (int round = 0; round < 40; ++round) {
     // Each batch: one key seen before (its x corrected, n added) and new keys.
     SinkBatch b;
@@ -420,7 +436,7 @@ TEST(PostgresStore, AnExistingKeyDeepInALargeBatchFallsBackToTheUpsert) {
             (std::vector<std::string>{"5"}));
 }
 
-// Row level security forced on the records table: the server refuses COPY into it, so new keys
+// Row level security forced on the requests table: the server refuses COPY into it, so new keys
 // go through the staging table and INSERT (which honours the policies) from then on.
 TEST(PostgresStore, RowLevelSecurityOnTheRecordsTableTurnsTheCopyFastPathOff) {
   REQUIRE_SERVER();
@@ -438,9 +454,9 @@ TEST(PostgresStore, RowLevelSecurityOnTheRecordsTableTurnsTheCopyFastPathOff) {
   DatasetSpec tiny = tiny_dataset();
   ASSERT_TRUE((*store)->ensure_dataset(tiny).ok());
   server->query(
-      "ALTER TABLE tiny_records ENABLE ROW LEVEL SECURITY; "
-      "ALTER TABLE tiny_records FORCE ROW LEVEL SECURITY; "
-      "CREATE POLICY everything ON tiny_records USING (true) WITH CHECK (true)",
+      "ALTER TABLE tiny_requests ENABLE ROW LEVEL SECURITY; "
+      "ALTER TABLE tiny_requests FORCE ROW LEVEL SECURITY; "
+      "CREATE POLICY everything ON tiny_requests USING (true) WITH CHECK (true)",
       schema);
   for (int round = 0; round < 2; ++round) {
     SinkBatch b;
@@ -545,6 +561,62 @@ TEST(PostgresStore, AScanStreamsInChunksAndItsCallbackMayWrite) {
   EXPECT_EQ(store->count_labelled(tiny).value(), 20);
 }
 
+// A dataset's records table as schema version 1 made it, with rows of every kind: the first use
+// under version 2 moves them into the two tables, and the view shows exactly the rows the table
+// held; writes, reads and counts go on from there.
+TEST(PostgresStore, ASingleRecordsTableOfVersion1IsSplitAtFirstUse) {
+  REQUIRE_SERVER();
+  std::string schema;
+  auto store = open_in_fresh_schema(*server, {}, &schema);
+  ASSERT_TRUE(store);
+  server->query(
+      "CREATE TABLE tiny_records (id text COLLATE \"C\" NOT NULL PRIMARY KEY, ts timestamptz, "
+      "x double precision, n bigint, flag boolean, cat text, y double precision, "
+      "_ingested_at_ms bigint, _labelled_at_ms bigint); "
+      "CREATE INDEX tiny_records_labelled ON tiny_records (ts, id, y) WHERE y IS NOT NULL; "
+      "INSERT INTO tiny_records VALUES "
+      "('req', '2016-01-01 00:00:00+00', 1.5, 3, true, 'c''1', NULL, 100, NULL), "
+      "('both', '2016-01-01 00:00:01+00', 2.5, NULL, NULL, NULL, 7.0, 101, 201), "
+      "('out', NULL, NULL, NULL, NULL, NULL, 8.0, NULL, 202), "
+      "('obs', '2016-01-01 00:00:02+00', 3.5, NULL, false, 'd', 9.0, 103, 203), "
+      "('bare', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+      schema);
+  const std::string all = "SELECT * FROM tiny_records ORDER BY id";
+  const auto before = server->query(all, schema);
+  ASSERT_EQ(before.size(), 5u);
+  DatasetSpec tiny = tiny_dataset();
+  ASSERT_TRUE(store->ensure_dataset(tiny).ok());
+  EXPECT_EQ(server->query("SELECT table_type FROM information_schema.tables WHERE table_schema='" +
+                          schema + "' AND table_name='tiny_records'"),
+            (std::vector<std::string>{"VIEW"}));
+  EXPECT_EQ(server->query(all, schema), before);
+  EXPECT_EQ(server->query("SELECT id FROM tiny_requests ORDER BY id", schema),
+            (std::vector<std::string>{"both", "obs", "req"}));
+  EXPECT_EQ(server->query("SELECT id FROM tiny_outcomes ORDER BY id", schema),
+            (std::vector<std::string>{"bare", "both", "obs", "out"}));
+  EXPECT_EQ(store->count_labelled(tiny).value(), 2);  // both, obs
+  DatasetStats st = store->stats(tiny).value();
+  EXPECT_EQ(st.records, 5);
+  EXPECT_EQ(st.requests, 3);
+  EXPECT_EQ(st.outcomes, 3);
+  // The outcome of "req" arrives; "out" gets its request.
+  SinkBatch b;
+  b.outcomes.push_back(make_record(tiny, "req", {{"y", Value(6.0)}}));
+  b.requests.push_back(request(tiny, "out", kT0, 4.0));
+  ASSERT_TRUE(store->commit(tiny, b).ok());
+  EXPECT_EQ(store->count_labelled(tiny).value(), 4);
+  auto req = store->get_record(tiny, "req").value();
+  ASSERT_TRUE(req);
+  EXPECT_EQ(req->values[2], Value(1.5));
+  EXPECT_EQ(req->values[5], Value(std::string("c'1")));
+  EXPECT_EQ(req->values[6], Value(6.0));
+  // A second use finds the view and the tables, and leaves them be.
+  auto again = PostgresStore::open(server->schema_url(schema), {});
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  ASSERT_TRUE((*again)->ensure_dataset(tiny).ok());
+  EXPECT_EQ((*again)->count_labelled(tiny).value(), 4);
+}
+
 TEST(PostgresStore, ATableChangedByHandIsReportedAndNotAltered) {
   REQUIRE_SERVER();
   std::string schema;
@@ -574,6 +646,14 @@ features: [{transform: numeric, input: x}]
   s = store->ensure_dataset(changed);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("'n'"));
+  EXPECT_THAT(s.message(), HasSubstr("table tiny_requests"));
+  // The outcomes table is checked too.
+  server->query("DROP VIEW tiny_records; DROP TABLE tiny_requests, tiny_outcomes; "
+                "CREATE TABLE tiny_outcomes (id text PRIMARY KEY, y text)",
+                schema);
+  s = store->ensure_dataset(tiny_dataset());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("column 'y' of table tiny_outcomes is text"));
 }
 
 TEST(PostgresStore, ADatabaseFromANewerSchemaVersionIsRefused) {
@@ -581,11 +661,11 @@ TEST(PostgresStore, ADatabaseFromANewerSchemaVersionIsRefused) {
   std::string schema;
   auto store = open_in_fresh_schema(*server, {}, &schema);
   ASSERT_TRUE(store);
-  server->query("UPDATE flowcast_schema_version SET version = 2", schema);
+  server->query("UPDATE flowcast_schema_version SET version = 3", schema);
   auto r = PostgresStore::open(server->schema_url(schema), {});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_THAT(r.status().message(), HasSubstr("schema version 2"));
+  EXPECT_THAT(r.status().message(), HasSubstr("schema version 3"));
 }
 
 TEST(PostgresStore, TextIsStoredExactlyAndNulBytesAreRefusedByName) {
@@ -667,7 +747,7 @@ TEST(PostgresStore, NaNIsStoredAsNullAndExtremeTimestampsAreChecked) {
 
 // --- without a server ------------------------------------------------------------------------
 
-TEST(PostgresRecordEncoder, MergesOneRowPerKeyInApplyOrder) {
+TEST(PostgresRecordEncoder, MergesOneRowPerKeyAndTableInApplyOrder) {
   DatasetSpec tiny = tiny_dataset();
   PostgresDatasetSql sql(tiny);
   SinkBatch b;
@@ -676,12 +756,15 @@ TEST(PostgresRecordEncoder, MergesOneRowPerKeyInApplyOrder) {
   b.outcomes.push_back(make_record(tiny, "k", {{"y", Value(9.0)}, {"x", Value(-1.0)}}));
   b.requests.push_back(make_record(tiny, "b", {{"ts", Value(kT0)}}));
   b.requests.push_back(make_record(tiny, "a", {{"ts", Value(kT0)}}));
-  PostgresCopyBuffer fresh, rest;
-  ASSERT_TRUE(PostgresRecordEncoder(tiny, sql, true).encode(b, 1234, fresh, rest).ok());
-  EXPECT_EQ(fresh.rows(), 2);  // "a" and "b": no outcome went into them
-  EXPECT_EQ(rest.rows(), 1);   // "k", merged
+  b.outcomes.push_back(make_record(tiny, "o", {{"y", Value(3.0)}}));
+  // Observations: with an outcome field they make a row in both tables, without one only in
+  // the requests table.
+  b.observations.push_back(make_record(tiny, "w", {{"ts", Value(kT0)}, {"y", Value(4.0)}}));
+  b.observations.push_back(make_record(tiny, "v", {{"ts", Value(kT0)}, {"x", Value(5.0)}}));
+  PostgresCopyBuffer requests, outcomes;
+  ASSERT_TRUE(PostgresRecordEncoder(tiny, sql, true).encode(b, 1234, requests, outcomes).ok());
   // Decode the rows back: 11-byte signature, 8 header bytes, then rows.
-  auto decode = [](const std::string& d, int count) {
+  auto decode = [](const std::string& d, int count, int columns) {
     size_t p = 19;
     auto i16 = [&] {
       int v = (static_cast<unsigned char>(d[p]) << 8) | static_cast<unsigned char>(d[p + 1]);
@@ -698,38 +781,49 @@ TEST(PostgresRecordEncoder, MergesOneRowPerKeyInApplyOrder) {
     };
     std::vector<std::vector<std::optional<std::string>>> rows;
     for (int r = 0; r < count; ++r) {
-      EXPECT_EQ(i16(), 9);  // 7 fields, 2 bookkeeping columns: the records table's columns
+      EXPECT_EQ(i16(), columns);
       rows.emplace_back();
-      for (int c = 0; c < 9; ++c) rows.back().push_back(field());
+      for (int c = 0; c < columns; ++c) rows.back().push_back(field());
     }
     EXPECT_EQ(i16(), 0xffff);
     EXPECT_EQ(p, d.size());
     return rows;
   };
-  auto new_rows = decode(fresh.data(), 2);
-  auto rows = decode(rest.data(), 1);
-  EXPECT_EQ(new_rows[0][0], std::optional<std::string>("a"));  // sorted by key
-  EXPECT_EQ(new_rows[1][0], std::optional<std::string>("b"));
-  EXPECT_EQ(rows[0][0], std::optional<std::string>("k"));
+  // tiny_requests: id, ts, x, n, flag, cat, _ingested_at_ms. tiny_outcomes: id, y,
+  // _labelled_at_ms.
+  ASSERT_EQ(requests.rows(), 5);
+  ASSERT_EQ(outcomes.rows(), 3);
+  auto req = decode(requests.data(), 5, 7);
+  auto out = decode(outcomes.data(), 3, 3);
+  auto key = [](const std::optional<std::string>& v) { return v.value_or("NULL"); };
+  std::vector<std::string> req_keys, out_keys;
+  for (const auto& r : req) req_keys.push_back(key(r[0]));
+  for (const auto& r : out) out_keys.push_back(key(r[0]));
+  EXPECT_EQ(req_keys, (std::vector<std::string>{"a", "b", "k", "v", "w"}));  // sorted by key
+  EXPECT_EQ(out_keys, (std::vector<std::string>{"k", "o", "w"}));
   auto as_double = [](const std::optional<std::string>& v) {
     uint64_t bits = 0;
     for (char c : *v) bits = (bits << 8) | static_cast<unsigned char>(c);
     return std::bit_cast<double>(bits);
   };
-  EXPECT_EQ(as_double(rows[0][2]), 2.0);  // the outcome's x is not an outcome field
-  EXPECT_EQ(as_double(rows[0][6]), 9.0);
-  EXPECT_TRUE(rows[0][3].has_value());   // n from the second request
-  EXPECT_FALSE(rows[0][4].has_value());  // flag never sent
-  EXPECT_TRUE(rows[0][7].has_value());   // ingested (requests came)
-  EXPECT_TRUE(rows[0][8].has_value());   // labelled (the outcome carried y)
-  EXPECT_TRUE(new_rows[0][7].has_value());
-  EXPECT_FALSE(new_rows[0][8].has_value());
+  const auto& k = req[2];
+  EXPECT_EQ(as_double(k[2]), 2.0);  // the second request's x; the outcome's x is not stored
+  EXPECT_TRUE(k[3].has_value());    // n from the second request
+  EXPECT_FALSE(k[4].has_value());   // flag never sent
+  EXPECT_TRUE(k[6].has_value());    // ingested
+  EXPECT_EQ(as_double(out[0][1]), 9.0);
+  EXPECT_TRUE(out[0][2].has_value());  // labelled: the outcome carried y
+  EXPECT_EQ(as_double(out[1][1]), 3.0);
+  EXPECT_EQ(as_double(out[2][1]), 4.0);  // the observation's target
+  EXPECT_TRUE(out[2][2].has_value());
+  EXPECT_EQ(as_double(req[3][2]), 5.0);
+  EXPECT_TRUE(req[3][6].has_value());
 }
 
 TEST(PostgresRecordEncoder, RefusesWhatPostgresCannotStoreNamingTheField) {
   DatasetSpec tiny = tiny_dataset();
   PostgresDatasetSql sql(tiny);
-  PostgresCopyBuffer out, rest;
+  PostgresCopyBuffer out, rest;  // the two tables' rows
   SinkBatch nul;
   nul.observations.push_back(
       make_record(tiny, "k", {{"ts", Value(kT0)}, {"cat", Value(std::string("x\0y", 3))}}));
