@@ -5,6 +5,7 @@
 #include "core/json_codec.h"
 #include "core/log.h"
 #include "core/time_util.h"
+#include "stages/commit_worker.h"
 #include "stages/dlq_writer.h"
 #include "stages/stage_util.h"
 
@@ -33,59 +34,62 @@ Status IngestStage::run(std::stop_token stop) {
   JsonCodec codec(ds);
   DlqWriter dlq("ingest", topics.dlq, stats_);
   bus::MessageBatch polled;
-  store::SinkBatch batch;
-  batch.group = group;
-  OffsetTracker offsets;  // what the batch in flight consumed
+  OffsetTracker offsets;  // what the batch being filled consumed
   Record rec;
   int64_t batch_started = 0, lag_checked = 0;
   size_t in_batch = 0;
 
-  auto clear_batch = [&] {
+  // Batches are committed (rows and offsets, one transaction each, in order) by the worker's
+  // thread while this one polls and decodes the next: with a server store the stage no longer
+  // waits for the server, and the server no longer waits for the stage. Offsets the worker
+  // committed come back for the bus's informational copy, which only this thread may send.
+  BusOffsetCopy bus_copy;
+  CommitWorker committer(
+      "ingest", ctx_.store, ds, stop,
+      {[this](const Status& e) { stats_.set_error(e.to_string()); },
+       [&](const store::SinkBatch& b, int64_t) {
+         stats_.out.fetch_add(
+             int64_t(b.requests.size() + b.outcomes.size() + b.observations.size()),
+             std::memory_order_relaxed);
+         bus_copy.add(b.offsets);
+       }});
+  store::SinkBatch batch;
+  batch.group = group;
+  // Hands the batch being filled to the worker, its dead letters sent to the bus first (as
+  // before a synchronous commit).
+  auto hand_over = [&]() -> Status {
+    dlq.flush(*producer);
+    batch.offsets = offsets.store_entries();
+    Status c = committer.submit(std::move(batch));
+    // A batch the worker committed before: its vectors keep their capacity.
+    batch = committer.spare();
     batch.requests.clear();
     batch.outcomes.clear();
     batch.observations.clear();
+    batch.group = group;
     offsets.clear();
     in_batch = 0;
+    return c;
   };
-  // Rows and offsets of the batch in flight, in one store transaction, retried for up to
-  // `max_ms` (-1: until it succeeds, fails permanently or stop is requested).
-  const std::string committing = "committing to " + ctx_.store.describe();
-  auto commit = [&](int64_t max_ms) {
-    dlq.flush(*producer);
-    batch.offsets = offsets.store_entries();
-    const size_t rows = batch.requests.size() + batch.outcomes.size() + batch.observations.size();
-    Status c = retry_transient(
-        stop, "ingest", committing, [&] { return ctx_.store.commit(ds, batch).status(); },
-        [&](const Status& e) { stats_.set_error(e.to_string()); }, max_ms);
-    if (!c.ok()) return c;
-    stats_.out.fetch_add(int64_t(rows), std::memory_order_relaxed);
-    // The store holds the truth; the bus copy lets standard lag tools see progress.
-    Status bc = consumer->commit(offsets.bus_offsets());
-    if (!bc.ok()) log->debug("bus offset commit: {}", bc.to_string());
-    clear_batch();
-    return Status();
-  };
-  // Partitions taken away mid-batch (another member joined or left): the batch in flight holds
-  // messages of them, so it is committed now, before their next owner reads the stored offsets.
-  // A batch that cannot be committed within a bounded time is abandoned whole: the partitions
-  // this member keeps are rewound to where the batch began, and the revoked ones resume at the
-  // stored offsets elsewhere. Either way no batch is half-applied.
+  // Partitions taken away mid-batch (another member joined or left): the batches handed over
+  // and the one being filled hold messages of them, so they are committed now, before their next
+  // owner reads the stored offsets. If the store does not answer within 15 s the rebalance goes
+  // on: the worker keeps retrying, and whatever it commits late is rows the next owner writes
+  // again (upserts absorb them), never offsets past rows that are not stored.
   auto on_revoked = [&](const std::vector<bus::TopicPartition>& revoked) {
-    if (offsets.empty()) return;
-    Status c = commit(15000);
-    if (c.ok()) {
-      log->debug("{}: committed the batch in flight as {} partitions were revoked", ds.name(),
+    if (!offsets.empty()) {
+      Status h = hand_over();
+      if (!h.ok()) log->warn("{}: handing over the batch in flight at a rebalance: {}", ds.name(),
+                             h.to_string());
+    }
+    if (committer.drained_within(15000))
+      log->debug("{}: committed the batches in flight as {} partitions were revoked", ds.name(),
                  revoked.size());
-      return;
-    }
-    log->warn("{}: abandoning the batch in flight ({} messages) at a rebalance: {}", ds.name(),
-              in_batch, c.to_string());
-    for (const auto& [tp, first] : offsets.first()) {
-      if (std::find(revoked.begin(), revoked.end(), tp) != revoked.end()) continue;
-      Status sk = consumer->seek(tp, first);
-      if (!sk.ok()) log->warn("rewinding {}/{}: {}", tp.topic, tp.partition, sk.to_string());
-    }
-    clear_batch();
+    else
+      log->warn("{}: the store did not commit the batches in flight within 15s of a rebalance; "
+                "they stay queued and are retried",
+                ds.name());
+    bus_copy.forget(revoked);
   };
   FC_RETURN_IF_ERROR(subscribe_from_store(*consumer, ctx_.store, group,
                                           {topics.requests, topics.outcomes, topics.observations},
@@ -128,16 +132,23 @@ Status IngestStage::run(std::stop_token stop) {
       stats_.lag = total_lag(*consumer, &stats_);
       lag_checked = now;
     }
-    stats_.idle = polled.empty() && in_batch == 0 && stats_.lag.load() == 0;
+    stats_.idle = polled.empty() && in_batch == 0 && stats_.lag.load() == 0 &&
+                  committer.drained_within(0);
     bool full = in_batch >= size_t(settings_.batch_size);
     bool waited = in_batch > 0 && (now - batch_started) / 1000000 >= settings_.max_wait_ms;
+    bus_copy.maybe_send(*consumer);
     if (!full && !waited && !(polled.empty() && in_batch > 0)) continue;
     if (offsets.empty()) continue;
 
-    Status c = commit(-1);
+    Status c = hand_over();
     if (!c.ok()) return c.with_context("ingest commit");
   }
+  // Stopping: what was handed over is committed too (one attempt each now that stop is
+  // requested); the batch being filled is not, and is read again at the next start.
+  Status drained = committer.drain();
+  bus_copy.maybe_send(*consumer, /*now=*/true);
   stats_.running = false;
+  if (!drained.ok() && !stop.stop_requested()) return drained.with_context("ingest commit");
   return Status();
 }
 

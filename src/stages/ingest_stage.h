@@ -1,6 +1,7 @@
 // IngestStage: bus to store. Consumes the dataset's requests, outcomes and observations in
 // micro-batches and commits each batch's rows together with the consumed offsets in one store
-// transaction (effectively once). Records that do not decode go to the dead-letter topic.
+// transaction (effectively once), on a commit worker's thread (CommitWorker) while the next batch
+// is read. Records that do not decode go to the dead-letter topic.
 //
 // Settings (stages.ingest): batch_size (50000), max_wait (200ms: a partial batch is committed after
 // this long).
