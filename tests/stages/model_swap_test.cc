@@ -13,6 +13,7 @@
 #include "stages/predict_stage.h"
 #include "stages/taxi_generator.h"
 #include "stages/train_stage.h"
+#include "support/forwarding_store.h"
 #include "support/test_support.h"
 
 namespace flowcast::stages {
@@ -20,9 +21,9 @@ namespace {
 
 // The real store, except that load_artifact() of a version >= hold_from() waits for release()
 // (at most 30 s, so that a failing test still ends).
-class GatedStore : public store::Store {
+class GatedStore : public testing::ForwardingStore {
  public:
-  explicit GatedStore(store::Store& inner) : s_(inner) {}
+  explicit GatedStore(store::Store& inner) : ForwardingStore(inner) {}
 
   void hold_from(int64_t version) {
     std::lock_guard lock(mu_);
@@ -50,52 +51,9 @@ class GatedStore : public store::Store {
     }
     return s_.load_artifact(dataset, version);
   }
-
-  Status ensure_dataset(const DatasetSpec& d) override { return s_.ensure_dataset(d); }
-  Result<RecordCheck> record_check(const DatasetSpec& d) override { return s_.record_check(d); }
-  Result<store::CommitResult> commit(const DatasetSpec& d, const store::SinkBatch& b) override {
-    return s_.commit(d, b);
-  }
-  Result<std::vector<store::OffsetEntry>> load_offsets(const std::string& g) override {
-    return s_.load_offsets(g);
-  }
-  Status scan_labelled(const DatasetSpec& d, int64_t limit,
-                       const std::function<void(const Record&)>& row) override {
-    return s_.scan_labelled(d, limit, row);
-  }
-  Result<int64_t> count_labelled(const DatasetSpec& d) override { return s_.count_labelled(d); }
-  Result<std::vector<double>> recent_targets(const DatasetSpec& d, int64_t limit) override {
-    return s_.recent_targets(d, limit);
-  }
-  Result<std::optional<Record>> get_record(const DatasetSpec& d, const std::string& k) override {
-    return s_.get_record(d, k);
-  }
-  Result<std::vector<store::PredictionRow>> predictions_for(const DatasetSpec& d,
-                                                            const std::string& k) override {
-    return s_.predictions_for(d, k);
-  }
-  Result<store::DatasetStats> stats(const DatasetSpec& d) override { return s_.stats(d); }
-  Result<std::vector<store::MetricRow>> recent_metrics(const std::string& d,
-                                                       int64_t limit) override {
-    return s_.recent_metrics(d, limit);
-  }
-  Result<int64_t> register_model(const store::ModelInfo& info, std::string_view artifact,
-                                 bool activate) override {
-    return s_.register_model(info, artifact, activate);
-  }
-  Result<std::vector<store::ModelInfo>> list_models(const std::string& d) override {
-    return s_.list_models(d);
-  }
-  Result<std::optional<store::ModelInfo>> active_model(const std::string& d) override {
-    return s_.active_model(d);
-  }
-  Status promote_model(const std::string& d, int64_t version) override {
-    return s_.promote_model(d, version);
-  }
   std::string describe() const override { return "gated " + s_.describe(); }
 
  private:
-  store::Store& s_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   int64_t hold_from_ = 0;

@@ -5,6 +5,8 @@
 // store and the dlq producer are the real embedded ones.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -15,6 +17,7 @@
 #include "stages/ingest_stage.h"
 #include "stages/predict_stage.h"
 #include "stages/prediction_message.h"
+#include "support/forwarding_store.h"
 #include "support/test_support.h"
 
 namespace flowcast::stages {
@@ -64,6 +67,7 @@ class ScriptedConsumer : public bus::Consumer {
     }
     Step step = std::move(steps_.front());
     steps_.pop_front();
+    delivered_.fetch_add(1);
     if (!step.revoke.empty()) {
       if (listener_.on_revoked) listener_.on_revoked(step.revoke);
       std::erase_if(assignment_, [&](const bus::TopicPartition& tp) {
@@ -79,8 +83,11 @@ class ScriptedConsumer : public bus::Consumer {
   Status commit(const std::vector<bus::PartitionOffset>&) override { return Status(); }
   std::vector<bus::TopicPartition> assignment() const override { return assignment_; }
   std::vector<bus::PartitionLag> lag() override { return {}; }
+  // Steps of the script poll() has returned so far (any thread may ask).
+  int delivered() const { return delivered_.load(); }
 
  private:
+  std::atomic<int> delivered_{0};
   std::deque<Step> steps_;
   std::vector<bus::TopicPartition> assignment_;
   std::function<void()> after_revoke_;
@@ -270,6 +277,50 @@ TEST_F(RebalanceTest, EvaluateNeverWritesTheOffsetsOfARevokedPartitionAgain) {
   EXPECT_EQ(offset_of(after, {preds, 0}), 1);
   // k1's outcome waits here for a prediction, so outcomes/0 stays at it.
   EXPECT_EQ(offset_of(after, {outs, 0}), 0);
+}
+
+// The store's first commit waits (up to 10 s) until the consumer has handed out the next
+// batch's messages: a stage that waits for each commit before polling again never gets there.
+class SlowFirstCommit : public testing::ForwardingStore {
+ public:
+  SlowFirstCommit(store::Store& inner, std::function<bool()> next_batch_read)
+      : ForwardingStore(inner), next_batch_read_(std::move(next_batch_read)) {}
+  Result<store::CommitResult> commit(const DatasetSpec& d, const store::SinkBatch& b) override {
+    if (commits_.fetch_add(1) == 0) {
+      for (int i = 0; i < 500 && !next_batch_read_(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      overlapped_ = next_batch_read_();
+    }
+    return s_.commit(d, b);
+  }
+  bool overlapped() const { return overlapped_.load(); }
+
+ private:
+  std::function<bool()> next_batch_read_;
+  std::atomic<int> commits_{0};
+  std::atomic<bool> overlapped_{false};
+};
+
+TEST_F(RebalanceTest, IngestReadsTheNextBatchWhileTheStoreCommitsOne) {
+  const std::string req = ds_.topics().requests;
+  std::deque<Step> steps;
+  Step first, idle, second;
+  for (int i = 0; i < 5; ++i) first.messages.push_back(request(0, i));
+  for (int i = 5; i < 8; ++i) second.messages.push_back(request(0, i));
+  steps = {first, idle, second};  // the empty poll ends the first batch
+  auto consumer =
+      std::make_unique<ScriptedConsumer>(steps, std::vector<bus::TopicPartition>{{req, 0}}, [] {});
+  ScriptedConsumer* scripted = consumer.get();
+  ScriptedBus bus(*bus_, std::move(consumer));
+  SlowFirstCommit store(*store_, [scripted] { return scripted->delivered() >= 3; });
+  ASSERT_TRUE(store.ensure_dataset(ds_).ok());
+  IngestStage stage({config_, ds_, bus, store}, IngestSettings::parse(config_.stage("ingest")));
+  run(stage, [&] { return stage.stats().out.load() >= 8; });
+
+  EXPECT_TRUE(store.overlapped()) << "the second batch was not read while the first committed";
+  // Both batches stored, in order, with their offsets.
+  EXPECT_EQ(store_->stats(ds_).value().requests, 8);
+  EXPECT_EQ(stored_offsets(group_name("ingest", ds_))[(bus::TopicPartition{req, 0})], 8);
 }
 
 }  // namespace
