@@ -268,6 +268,7 @@ PostgresDatasetSql::PostgresDatasetSql(const DatasetSpec& spec) : signature_text
   cursor_from = "DECLARE fc_scan NO SCROLL CURSOR FOR SELECT " + labelled_fields + joined +
                 labelled + " AND (" + ts + "," + okey + ")>=($1,$2)" + oldest_first;
   count_labelled = "SELECT count(*)" + joined + labelled;
+  count_targets = "SELECT count(*) FROM " + O + " o WHERE " + target + " IS NOT NULL";
   recent_targets_timed = "SELECT " + target + "," + ts + joined + labelled + " ORDER BY " + ts +
                          " DESC," + okey + " DESC LIMIT $1";
 

@@ -92,7 +92,8 @@ struct PostgresDatasetSql {
   std::string cursor_all;              // DECLARE fc_scan: labelled rows, oldest first by (ts, key)
   std::string scan_cutoff;             // (event time, key) of the newest labelled row at OFFSET $1
   std::string cursor_from;             // DECLARE fc_scan: labelled rows with (ts, key) >= ($1, $2)
-  std::string count_labelled;          // one row: count
+  std::string count_labelled;          // one row: count (a join of the two tables)
+  std::string count_targets;           // one row: count of D_outcomes rows with a target
   std::string stats;                   // one row: records, requests, outcomes, labelled,
                                        //   predictions, predicted keys, evaluations, metrics ($1)
   std::string recent_targets_timed;    // target, event time; newest first, LIMIT $1

@@ -849,6 +849,14 @@ Result<int64_t> PostgresStore::count_labelled(const DatasetSpec& spec) {
   });
 }
 
+Result<int64_t> PostgresStore::count_labelled_at_most(const DatasetSpec& spec) {
+  FC_ASSIGN_OR_RETURN(auto sql, dataset_sql(spec));
+  return run("count_labelled_at_most", [&](PostgresConnection& db) -> Result<int64_t> {
+    FC_ASSIGN_OR_RETURN(auto r, db.query(sql->count_targets, "counting outcomes"));
+    return r.rows() > 0 ? r.int64(0, 0) : int64_t{0};
+  });
+}
+
 Result<std::vector<double>> PostgresStore::recent_targets(const DatasetSpec& spec, int64_t limit) {
   if (limit < 0) return Status::invalid("recent_targets: limit must be >= 0");
   FC_ASSIGN_OR_RETURN(auto sql, dataset_sql(spec));

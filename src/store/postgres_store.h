@@ -104,6 +104,7 @@ class PostgresStore : public Store {
   Status scan_labelled(const DatasetSpec& spec, int64_t limit,
                        const std::function<void(const Record&)>& row) override;
   Result<int64_t> count_labelled(const DatasetSpec& spec) override;
+  Result<int64_t> count_labelled_at_most(const DatasetSpec& spec) override;
   // Newest first: rows with an event time by event time, merged with rows that have only an
   // outcome by _labelled_at_ms. limit 0: all.
   Result<std::vector<double>> recent_targets(const DatasetSpec& spec, int64_t limit) override;

@@ -147,6 +147,12 @@ class Store {
   virtual Status scan_labelled(const DatasetSpec& spec, int64_t limit,
                                const std::function<void(const Record&)>& row) = 0;
   virtual Result<int64_t> count_labelled(const DatasetSpec& spec) = 0;
+  // At least count_labelled(), and equal to it when every stored outcome's request is stored
+  // too; for a caller that polls (the train stage), where a store can count it more cheaply
+  // (PostgreSQL: the outcomes that have a target, one table instead of a join).
+  virtual Result<int64_t> count_labelled_at_most(const DatasetSpec& spec) {
+    return count_labelled(spec);
+  }
   // Targets of the most recent `limit` rows that have one (for the version-0 baseline).
   virtual Result<std::vector<double>> recent_targets(const DatasetSpec& spec, int64_t limit) = 0;
   // The stored record for `key`, if any (fields never written are absent).

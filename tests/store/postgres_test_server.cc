@@ -55,6 +55,9 @@ class SchemaScopedStore : public Store {
   Result<int64_t> count_labelled(const DatasetSpec& spec) override {
     return inner_->count_labelled(spec);
   }
+  Result<int64_t> count_labelled_at_most(const DatasetSpec& spec) override {
+    return inner_->count_labelled_at_most(spec);
+  }
   Result<std::vector<double>> recent_targets(const DatasetSpec& spec, int64_t limit) override {
     return inner_->recent_targets(spec, limit);
   }

@@ -27,6 +27,9 @@ class ForwardingStore : public store::Store {
     return s_.scan_labelled(d, limit, row);
   }
   Result<int64_t> count_labelled(const DatasetSpec& d) override { return s_.count_labelled(d); }
+  Result<int64_t> count_labelled_at_most(const DatasetSpec& d) override {
+    return s_.count_labelled_at_most(d);
+  }
   Result<std::vector<double>> recent_targets(const DatasetSpec& d, int64_t limit) override {
     return s_.recent_targets(d, limit);
   }
