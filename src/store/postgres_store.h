@@ -13,14 +13,16 @@
 //     migrations run in one transaction under an advisory lock, so several processes may start
 //     at once) and refuses a database written by a newer flowcast.
 //   - Dataset tables are created by ensure_dataset(), or on the first call that names the
-//     dataset; an existing records table whose columns differ is reported (kInvalidArgument
-//     naming the column), never altered. float/latitude/longitude share a column type, so
+//     dataset: the records in D_requests and D_outcomes with the view D_records over them
+//     (PostgresDatasetSql). A D_records table of schema version 1 is split into the two then
+//     (migrate_single_table()); otherwise an existing records table whose columns differ is
+//     reported (kInvalidArgument naming the column), never altered. float/latitude/longitude share a column type, so
 //     switching between those is not detected; int and timestamp are told apart.
 //   - commit(): the batch is checked and encoded first (a bad record fails the batch with
 //     kInvalidArgument before anything is sent); then, in ONE transaction, each part goes by
 //     binary COPY into a temporary staging table and from there by one INSERT ... ON CONFLICT
-//     into its table (records that are probably new first try a binary COPY straight into the
-//     records table under a savepoint; see write_records()). Text holding a NUL byte (PostgreSQL
+//     into its table (each records table's rows, usually new keys, first try a binary COPY straight
+//     into it under a savepoint; see write_records()). Text holding a NUL byte (PostgreSQL
 //     text cannot store one) or, on a UTF8 server, invalid UTF-8 fails the batch with
 //     kInvalidArgument naming the field.
 //   - NaN doubles are stored as NULL and read back as absent (NaN in predictions, evaluations and
