@@ -16,15 +16,16 @@
 //     dataset: the records in D_requests and D_outcomes with the view D_records over them
 //     (PostgresDatasetSql). A D_records table of schema version 1 is split into the two then
 //     (migrate_single_table()); otherwise an existing records table whose columns differ is
-//     reported (kInvalidArgument naming the column), never altered. float/latitude/longitude share a column type, so
-//     switching between those is not detected; int and timestamp are told apart.
+//     reported (kInvalidArgument naming the column), never altered. float/latitude/longitude
+//     share a column type, so switching between those is not detected; int and timestamp are
+//     told apart.
 //   - commit(): the batch is checked and encoded first (a bad record fails the batch with
 //     kInvalidArgument before anything is sent); then, in ONE transaction, each part goes by
 //     binary COPY into a temporary staging table and from there by one INSERT ... ON CONFLICT
-//     into its table (each records table's rows, usually new keys, first try a binary COPY straight
-//     into it under a savepoint; see write_records()). Text holding a NUL byte (PostgreSQL
-//     text cannot store one) or, on a UTF8 server, invalid UTF-8 fails the batch with
-//     kInvalidArgument naming the field.
+//     into its table (each records table's rows, usually new keys, first try a binary COPY
+//     straight into it under a savepoint; see write_records()). Text holding a NUL byte
+//     (PostgreSQL text cannot store one) or, on a UTF8 server, invalid UTF-8 fails the batch
+//     with kInvalidArgument naming the field.
 //   - NaN doubles are stored as NULL and read back as absent (NaN in predictions, evaluations and
 //     metrics), as in SQLite. Timestamps are timestamptz (exact to the microsecond); times before
 //     4714 BC cannot be stored (kInvalidArgument).
