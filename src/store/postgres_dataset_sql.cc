@@ -167,9 +167,8 @@ PostgresDatasetSql::PostgresDatasetSql(const DatasetSpec& spec) : signature_text
   view_columns += "r.\"_ingested_at_ms\",o.\"_labelled_at_ms\"";
   create_statements.push_back(requests.create);
   create_statements.push_back(outcomes.create);
-  create_statements.push_back("CREATE OR REPLACE VIEW " + view + " AS SELECT " + view_columns +
-                              " FROM " + R + " r FULL JOIN " + O + " o ON o." + key + "=r." +
-                              key);
+  create_view = "CREATE VIEW " + view + " AS SELECT " + view_columns + " FROM " + R +
+                " r FULL JOIN " + O + " o ON o." + key + "=r." + key;
   create_statements.push_back(
       "CREATE TABLE IF NOT EXISTS " + predictions +
       " (\n  \"key\" text COLLATE \"C\" NOT NULL,\n  \"model_version\" bigint NOT NULL,\n"

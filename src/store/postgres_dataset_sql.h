@@ -70,7 +70,10 @@ struct PostgresDatasetSql {
   std::string records_view;             // unquoted: D_records
   std::vector<PostgresColumn> columns;  // D_records' columns: schema fields in order, the _at_ms
   PostgresRecordTable requests, outcomes;
-  std::vector<std::string> create_statements;  // IF NOT EXISTS / OR REPLACE, run in order
+  std::vector<std::string> create_statements;  // IF NOT EXISTS, run in order
+  // The view D_records; created when no relation of that name exists (never replaced: that
+  // would wait for every query on it).
+  std::string create_view;
   // Schema version 1 kept every record in one table D_records. These statements, run in order
   // in one transaction, move its rows into the two tables and put the view in its place
   // (the two tables must not exist yet; create_statements follow them).

@@ -532,6 +532,8 @@ Result<std::shared_ptr<const PostgresDatasetSql>> PostgresStore::create_or_check
     }
     for (const auto& ddl : sql->create_statements)
       FC_RETURN_IF_ERROR(db.exec(ddl, "creating the tables of " + context));
+    if (kind != "v")
+      FC_RETURN_IF_ERROR(db.exec(sql->create_view, "creating the view " + sql->records_view));
     return tx.commit();
   }));
   std::lock_guard lock(datasets_mu_);

@@ -617,6 +617,31 @@ TEST(PostgresStore, ASingleRecordsTableOfVersion1IsSplitAtFirstUse) {
   EXPECT_EQ((*again)->count_labelled(tiny).value(), 4);
 }
 
+// A view of the user's over the version-1 table stops the move: flowcast says why and leaves
+// everything as it was.
+TEST(PostgresStore, AViewOnTheVersion1TableStopsTheSplitAndChangesNothing) {
+  REQUIRE_SERVER();
+  std::string schema;
+  auto store = open_in_fresh_schema(*server, {}, &schema);
+  ASSERT_TRUE(store);
+  server->query(
+      "CREATE TABLE tiny_records (id text COLLATE \"C\" NOT NULL PRIMARY KEY, ts timestamptz, "
+      "x double precision, n bigint, flag boolean, cat text, y double precision, "
+      "_ingested_at_ms bigint, _labelled_at_ms bigint); "
+      "INSERT INTO tiny_records (id, ts, _ingested_at_ms) VALUES ('a', now(), 1); "
+      "CREATE VIEW mine AS SELECT id FROM tiny_records",
+      schema);
+  Status s = store->ensure_dataset(tiny_dataset());
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), HasSubstr("tiny_records"));
+  EXPECT_THAT(s.message(), HasSubstr("depend"));
+  EXPECT_EQ(server->query("SELECT table_name || ' ' || table_type FROM information_schema.tables "
+                          "WHERE table_schema='" +
+                          schema + "' AND (table_name LIKE 'tiny_%' OR table_name = 'mine') "
+                                   "ORDER BY 1"),
+            (std::vector<std::string>{"mine VIEW", "tiny_records BASE TABLE"}));
+}
+
 TEST(PostgresStore, ATableChangedByHandIsReportedAndNotAltered) {
   REQUIRE_SERVER();
   std::string schema;
