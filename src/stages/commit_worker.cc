@@ -16,7 +16,7 @@ CommitWorker::CommitWorker(std::string stage, store::Store& store, const Dataset
       dataset_(dataset),
       stop_(std::move(stop)),
       hooks_(std::move(hooks)),
-      max_waiting_(max_waiting == 0 ? 1 : max_waiting),
+      max_waiting_(max_waiting),
       thread_([this] { loop(); }) {}
 
 CommitWorker::~CommitWorker() {
@@ -30,12 +30,17 @@ CommitWorker::~CommitWorker() {
 
 Status CommitWorker::submit(store::SinkBatch&& batch) {
   std::unique_lock lock(mu_);
-  changed_.wait(lock, [&] { return !failure_.ok() || waiting_.size() < max_waiting_; });
+  const size_t slots = max_waiting_ == 0 ? 1 : max_waiting_;
+  changed_.wait(lock, [&] { return !failure_.ok() || waiting_.size() < slots; });
   if (!failure_.ok()) return failure_;
   waiting_.push_back(std::move(batch));
   lock.unlock();
   changed_.notify_all();
-  return Status();
+  if (max_waiting_ > 0) return Status();
+  // No batch may wait: back only once the worker has taken this one.
+  lock.lock();
+  changed_.wait(lock, [&] { return !failure_.ok() || waiting_.empty(); });
+  return failure_;
 }
 
 store::SinkBatch CommitWorker::spare() {

@@ -43,7 +43,9 @@ class CommitWorker {
   };
 
   // `stop` is the stage's: once it is requested, a failing commit is no longer retried.
-  // `max_waiting` batches may wait behind the one being committed before submit() blocks.
+  // `max_waiting` batches may wait behind the one being committed before submit() blocks; with
+  // 0, submit() returns once the worker has taken the batch, so at most two batches exist (one
+  // committing, one being filled).
   CommitWorker(std::string stage, store::Store& store, const DatasetSpec& dataset,
                std::stop_token stop, Hooks hooks, size_t max_waiting = 1);
   // Commits what was handed over (one attempt each once stop is requested), then joins.

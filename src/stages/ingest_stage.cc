@@ -52,7 +52,8 @@ Status IngestStage::run(std::stop_token stop) {
              int64_t(b.requests.size() + b.outcomes.size() + b.observations.size()),
              std::memory_order_relaxed);
          bus_copy.add(b.offsets);
-       }});
+       }},
+      /*max_waiting=*/0);  // one batch committing, one being read: no third in memory
   store::SinkBatch batch;
   batch.group = group;
   // Hands the batch being filled to the worker, its dead letters sent to the bus first (as

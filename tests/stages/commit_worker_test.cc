@@ -178,6 +178,27 @@ TEST(CommitWorker, SubmitWaitsWhileTheQueueIsFullAndShutdownCommitsTheRest) {
   EXPECT_EQ(store.committed(), (std::vector<int64_t>{1, 2, 3}));
 }
 
+TEST(CommitWorker, WithNoWaitingSlotSubmitReturnsOnceTheWorkerTookTheBatch) {
+  RecordingStore store;
+  store.hold(true);
+  std::stop_source stop;
+  std::atomic<bool> second_handed_over{false};
+  {
+    CommitWorker w("test", store, spec(), stop.get_token(), {}, /*max_waiting=*/0);
+    ASSERT_TRUE(w.submit(batch_at(1)).ok());  // back once the worker took it (held in commit())
+    std::thread t([&] {
+      EXPECT_TRUE(w.submit(batch_at(2)).ok());
+      second_handed_over = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_FALSE(second_handed_over.load());  // one committing: the second is not taken yet
+    store.hold(false);
+    t.join();
+    EXPECT_TRUE(second_handed_over.load());
+  }
+  EXPECT_EQ(store.committed(), (std::vector<int64_t>{1, 2}));
+}
+
 TEST(CommitWorker, DrainedWithinTellsWhetherCommitsAreStillRunning) {
   RecordingStore store;
   store.hold(true);
