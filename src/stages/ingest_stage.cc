@@ -56,6 +56,13 @@ Status IngestStage::run(std::stop_token stop) {
       /*max_waiting=*/0);  // one batch committing, one being read: no third in memory
   store::SinkBatch batch;
   batch.group = group;
+  auto clear_batch = [&] {
+    batch.requests.clear();
+    batch.outcomes.clear();
+    batch.observations.clear();
+    offsets.clear();
+    in_batch = 0;
+  };
   // Hands the batch being filled to the worker, its dead letters sent to the bus first (as
   // before a synchronous commit).
   auto hand_over = [&]() -> Status {
@@ -64,33 +71,46 @@ Status IngestStage::run(std::stop_token stop) {
     Status c = committer.submit(std::move(batch));
     // A batch the worker committed before: its vectors keep their capacity.
     batch = committer.spare();
-    batch.requests.clear();
-    batch.outcomes.clear();
-    batch.observations.clear();
     batch.group = group;
-    offsets.clear();
-    in_batch = 0;
+    clear_batch();
     return c;
   };
   // Partitions taken away mid-batch (another member joined or left): the batches handed over
   // and the one being filled hold messages of them, so they are committed now, before their next
-  // owner reads the stored offsets. If the store does not answer within 15 s the rebalance goes
-  // on: the worker keeps retrying, and whatever it commits late is rows the next owner writes
-  // again (upserts absorb them), never offsets past rows that are not stored.
+  // owner reads the stored offsets. Each wait is bounded (15 s), so a store that does not answer
+  // cannot hold up the rebalance:
+  //  - while the worker is still committing an earlier batch, the one being filled is abandoned
+  //    whole: the partitions this member keeps are rewound to where it began, the revoked ones
+  //    resume at the stored offsets elsewhere;
+  //  - batches already handed over stay queued and are retried; committed late, they only write
+  //    rows again that upserts absorb, never offsets past rows that are not stored.
   auto on_revoked = [&](const std::vector<bus::TopicPartition>& revoked) {
-    if (!offsets.empty()) {
-      Status h = hand_over();
-      if (!h.ok()) log->warn("{}: handing over the batch in flight at a rebalance: {}", ds.name(),
-                             h.to_string());
-    }
-    if (committer.drained_within(15000))
-      log->debug("{}: committed the batches in flight as {} partitions were revoked", ds.name(),
-                 revoked.size());
-    else
-      log->warn("{}: the store did not commit the batches in flight within 15s of a rebalance; "
-                "they stay queued and are retried",
-                ds.name());
     bus_copy.forget(revoked);
+    if (!committer.drained_within(15000)) {
+      log->warn("{}: the store did not commit the batches in flight within 15s of a rebalance; "
+                "they stay queued, and the {} messages being read are read again",
+                ds.name(), in_batch);
+      for (const auto& [tp, first] : offsets.first()) {
+        if (std::find(revoked.begin(), revoked.end(), tp) != revoked.end()) continue;
+        Status sk = consumer->seek(tp, first);
+        if (!sk.ok()) log->warn("rewinding {}/{}: {}", tp.topic, tp.partition, sk.to_string());
+      }
+      clear_batch();
+      return;
+    }
+    if (offsets.empty()) return;
+    // The worker is idle: the hand-over returns at once, and the commit has 15 s.
+    Status h = hand_over();
+    if (!h.ok())
+      log->warn("{}: handing over the batch in flight at a rebalance: {}", ds.name(),
+                h.to_string());
+    else if (!committer.drained_within(15000))
+      log->warn("{}: the store did not commit the batch in flight within 15s of a rebalance; "
+                "it stays queued and is retried",
+                ds.name());
+    else
+      log->debug("{}: committed the batch in flight as {} partitions were revoked", ds.name(),
+                 revoked.size());
   };
   FC_RETURN_IF_ERROR(subscribe_from_store(*consumer, ctx_.store, group,
                                           {topics.requests, topics.outcomes, topics.observations},

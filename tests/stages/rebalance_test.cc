@@ -79,7 +79,15 @@ class ScriptedConsumer : public bus::Consumer {
       out.add(m.topic, m.partition, m.offset, now_millis(), m.key, m.value);
     return Status();
   }
-  Status seek(const bus::TopicPartition&, int64_t) override { return Status(); }
+  Status seek(const bus::TopicPartition& tp, int64_t offset) override {
+    std::lock_guard lock(seeks_mu_);
+    seeks_.emplace_back(tp, offset);
+    return Status();
+  }
+  std::vector<std::pair<bus::TopicPartition, int64_t>> seeks() const {
+    std::lock_guard lock(seeks_mu_);
+    return seeks_;
+  }
   Status commit(const std::vector<bus::PartitionOffset>&) override { return Status(); }
   std::vector<bus::TopicPartition> assignment() const override { return assignment_; }
   std::vector<bus::PartitionLag> lag() override { return {}; }
@@ -88,6 +96,8 @@ class ScriptedConsumer : public bus::Consumer {
 
  private:
   std::atomic<int> delivered_{0};
+  mutable std::mutex seeks_mu_;
+  std::vector<std::pair<bus::TopicPartition, int64_t>> seeks_;
   std::deque<Step> steps_;
   std::vector<bus::TopicPartition> assignment_;
   std::function<void()> after_revoke_;
@@ -321,6 +331,65 @@ TEST_F(RebalanceTest, IngestReadsTheNextBatchWhileTheStoreCommitsOne) {
   // Both batches stored, in order, with their offsets.
   EXPECT_EQ(store_->stats(ds_).value().requests, 8);
   EXPECT_EQ(stored_offsets(group_name("ingest", ds_))[(bus::TopicPartition{req, 0})], 8);
+}
+
+// The store's commit hangs (until released, at most 60 s).
+class HangingStore : public testing::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  Result<store::CommitResult> commit(const DatasetSpec& d, const store::SinkBatch& b) override {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::seconds(60), [&] { return released_; });
+    }
+    return s_.commit(d, b);
+  }
+  void release() {
+    {
+      std::lock_guard lock(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;
+};
+
+// A rebalance while the store hangs on an earlier batch: after its bounded wait (15 s) the
+// stage abandons the batch being read, rewinding the partition it keeps to where that batch
+// began, instead of holding up the rebalance for as long as the store hangs.
+TEST_F(RebalanceTest, IngestAbandonsTheBatchBeingReadWhenTheStoreHangsAtARebalance) {
+  const std::string req = ds_.topics().requests;
+  Step first, idle, second, revoke;
+  for (int i = 0; i < 5; ++i) first.messages.push_back(request(0, i));  // handed over, hangs
+  for (int i = 5; i < 8; ++i) second.messages.push_back(request(0, i));
+  for (int i = 0; i < 2; ++i) second.messages.push_back(request(1, i));
+  revoke.revoke = {{req, 1}};
+  auto consumer = std::make_unique<ScriptedConsumer>(
+      std::deque<Step>{first, idle, second, revoke},
+      std::vector<bus::TopicPartition>{{req, 0}, {req, 1}}, [] {});
+  ScriptedConsumer* scripted = consumer.get();
+  ScriptedBus bus(*bus_, std::move(consumer));
+  HangingStore store(*store_);
+  ASSERT_TRUE(store.ensure_dataset(ds_).ok());
+  IngestStage stage({config_, ds_, bus, store}, IngestSettings::parse(config_.stage("ingest")));
+  // The consumer belongs to the stage, which frees it when it ends: its seeks are copied here.
+  std::vector<std::pair<bus::TopicPartition, int64_t>> seeks;
+  run(stage, [&] {
+    seeks = scripted->seeks();
+    if (seeks.empty()) return false;
+    store.release();  // lets the stage finish the first batch and stop
+    return true;
+  });
+  // Partition 0 rewound to the first message of the abandoned batch; partition 1 left alone.
+  EXPECT_EQ(seeks,
+            (std::vector<std::pair<bus::TopicPartition, int64_t>>{{{req, 0}, 5}}));
+  // The first batch was committed once the store answered; nothing of the abandoned one.
+  EXPECT_EQ(store_->stats(ds_).value().requests, 5);
+  EXPECT_EQ(stored_offsets(group_name("ingest", ds_))[(bus::TopicPartition{req, 0})], 5);
 }
 
 }  // namespace
