@@ -150,8 +150,8 @@ PostgresDatasetSql::PostgresDatasetSql(const DatasetSpec& spec) : signature_text
       new_row += value;
     }
     const std::string table = postgres_quote(t->name);
-    t->staging_table = staging_name(t->name);
-    const std::string stage = "pg_temp." + postgres_quote(t->staging_table);
+    const std::string stage = "pg_temp." + postgres_quote(staging_name(t->name));
+    t->column_names = names;
     t->create = "CREATE TABLE IF NOT EXISTS " + table + " (" + defs + "\n)";
     t->copy_new = "COPY " + table + " (" + names + ") FROM STDIN (FORMAT binary)";
     t->copy_stage = "COPY " + stage + " (" + names + ") FROM STDIN (FORMAT binary)";
@@ -184,22 +184,14 @@ PostgresDatasetSql::PostgresDatasetSql(const DatasetSpec& spec) : signature_text
   // observation; every other row came from an outcome. A row may go to both tables; every key
   // goes to at least one, and the view shows exactly the row the table held.
   {
-    std::string r_names = postgres_quote(requests.columns[0].name);
-    for (size_t c = 1; c < requests.columns.size(); ++c)
-      r_names += "," + postgres_quote(requests.columns[c].name);
-    std::string o_names = postgres_quote(outcomes.columns[0].name), o_present;
-    for (size_t c = 1; c < outcomes.columns.size(); ++c) {
-      const std::string q = postgres_quote(outcomes.columns[c].name);
-      o_names += "," + q;
-      o_present += " OR " + q + " IS NOT NULL";
-    }
+    std::string o_present;
+    for (size_t c = 1; c < outcomes.columns.size(); ++c)
+      o_present += " OR " + postgres_quote(outcomes.columns[c].name) + " IS NOT NULL";
     migrate_single_table = {
-        requests.create,
-        outcomes.create,
-        "INSERT INTO " + R + " (" + r_names + ") SELECT " + r_names + " FROM " + view +
-            " WHERE \"_ingested_at_ms\" IS NOT NULL",
-        "INSERT INTO " + O + " (" + o_names + ") SELECT " + o_names + " FROM " + view +
-            " WHERE \"_ingested_at_ms\" IS NULL" + o_present,
+        "INSERT INTO " + R + " (" + requests.column_names + ") SELECT " + requests.column_names +
+            " FROM " + view + " WHERE \"_ingested_at_ms\" IS NOT NULL",
+        "INSERT INTO " + O + " (" + outcomes.column_names + ") SELECT " + outcomes.column_names +
+            " FROM " + view + " WHERE \"_ingested_at_ms\" IS NULL" + o_present,
         "DROP TABLE " + view,
     };
   }
@@ -253,7 +245,8 @@ PostgresDatasetSql::PostgresDatasetSql(const DatasetSpec& spec) : signature_text
   const std::string target = in(target_field) + postgres_quote(spec.field(target_field).name);
   const std::string okey = "o." + key;
   std::string labelled_fields;
-  for (int i = 0; i < n; ++i) labelled_fields += (i ? "," : "") + (i == key_field ? okey : field_expr(i));
+  for (int i = 0; i < n; ++i)
+    labelled_fields += (i ? "," : "") + (i == key_field ? okey : field_expr(i));
   const std::string joined =
       spec.field(ts_field).role == FieldRole::kOutcome
           ? " FROM " + O + " o LEFT JOIN " + R + " r ON r." + key + "=o." + key

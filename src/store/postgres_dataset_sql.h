@@ -47,7 +47,7 @@ struct PostgresRecordTable {
   std::vector<PostgresColumn> columns;  // the key, `fields` in schema order, then the _at_ms
   std::vector<int> fields;              // schema indexes of the non-key fields stored here
   std::string at_column;                // _ingested_at_ms or _labelled_at_ms
-  std::string staging_table;            // fc_stage_<name>
+  std::string column_names;             // `columns`, quoted, comma-separated
   std::string create;                   // CREATE TABLE IF NOT EXISTS
   std::string copy_new;                 // COPY of `columns` straight into the table
   std::string copy_stage;               // COPY of `columns` into the staging table
@@ -75,8 +75,8 @@ struct PostgresDatasetSql {
   // would wait for every query on it).
   std::string create_view;
   // Schema version 1 kept every record in one table D_records. These statements, run in order
-  // in one transaction, move its rows into the two tables and put the view in its place
-  // (the two tables must not exist yet; create_statements follow them).
+  // in one transaction after create_statements, move its rows into the two (new, empty) tables
+  // and drop it; create_view then puts the view in its place.
   std::vector<std::string> migrate_single_table;
   // Value::index() a present value of field i must have (1 int64, 2 double, 3 bool, 4 string).
   std::vector<size_t> value_index;

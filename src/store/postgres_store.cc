@@ -525,13 +525,13 @@ Result<std::shared_ptr<const PostgresDatasetSql>> PostgresStore::create_or_check
                                  " with a view " + sql->records_view +
                                  " over them: move the rows by hand, or drop one to start over");
       }
-      FC_RETURN_IF_ERROR(migrate_single_table(db, *sql));
     } else {
       FC_RETURN_IF_ERROR(check(sql->requests));
       FC_RETURN_IF_ERROR(check(sql->outcomes));
     }
     for (const auto& ddl : sql->create_statements)
       FC_RETURN_IF_ERROR(db.exec(ddl, "creating the tables of " + context));
+    if (kind == "r" || kind == "p") FC_RETURN_IF_ERROR(migrate_single_table(db, *sql));
     if (kind != "v")
       FC_RETURN_IF_ERROR(db.exec(sql->create_view, "creating the view " + sql->records_view));
     return tx.commit();
@@ -844,17 +844,19 @@ Status PostgresStore::scan_labelled(const DatasetSpec& spec, int64_t limit,
 }
 
 Result<int64_t> PostgresStore::count_labelled(const DatasetSpec& spec) {
-  FC_ASSIGN_OR_RETURN(auto sql, dataset_sql(spec));
-  return run("count_labelled", [&](PostgresConnection& db) -> Result<int64_t> {
-    FC_ASSIGN_OR_RETURN(auto r, db.query(sql->count_labelled, "counting labelled rows"));
-    return r.rows() > 0 ? r.int64(0, 0) : int64_t{0};
-  });
+  return count(spec, &PostgresDatasetSql::count_labelled, "counting labelled rows");
 }
 
 Result<int64_t> PostgresStore::count_labelled_at_most(const DatasetSpec& spec) {
+  return count(spec, &PostgresDatasetSql::count_targets, "counting outcomes");
+}
+
+Result<int64_t> PostgresStore::count(const DatasetSpec& spec,
+                                     const std::string PostgresDatasetSql::*query,
+                                     const char* what) {
   FC_ASSIGN_OR_RETURN(auto sql, dataset_sql(spec));
-  return run("count_labelled_at_most", [&](PostgresConnection& db) -> Result<int64_t> {
-    FC_ASSIGN_OR_RETURN(auto r, db.query(sql->count_targets, "counting outcomes"));
+  return run(what, [&](PostgresConnection& db) -> Result<int64_t> {
+    FC_ASSIGN_OR_RETURN(auto r, db.query((*sql).*query, what));
     return r.rows() > 0 ? r.int64(0, 0) : int64_t{0};
   });
 }

@@ -148,6 +148,9 @@ class PostgresStore : public Store {
   // inside commit()'s transaction.
   Status write_records(PostgresConnection& db, const PostgresRecordTable& table, int which,
                        const PostgresCopyBuffer& rows);
+  // The one-row count `query` (a member of the dataset's SQL) returns.
+  Result<int64_t> count(const DatasetSpec& spec, const std::string PostgresDatasetSql::*query,
+                        const char* what);
   // Schema version 1 kept a dataset's records in one table: moves them into the two tables.
   Status migrate_single_table(PostgresConnection& db, const PostgresDatasetSql& sql);
   // Creates this session's staging tables for `sql` (and the global ones) if not done yet.

@@ -561,6 +561,12 @@ TEST(PostgresStore, AScanStreamsInChunksAndItsCallbackMayWrite) {
   EXPECT_EQ(store->count_labelled(tiny).value(), 20);
 }
 
+// The records table of tiny_dataset() as schema version 1 made it.
+const std::string kVersion1TinyRecords =
+    "CREATE TABLE tiny_records (id text COLLATE \"C\" NOT NULL PRIMARY KEY, ts timestamptz, "
+    "x double precision, n bigint, flag boolean, cat text, y double precision, "
+    "_ingested_at_ms bigint, _labelled_at_ms bigint); ";
+
 // A dataset's records table as schema version 1 made it, with rows of every kind: the first use
 // under version 2 moves them into the two tables, and the view shows exactly the rows the table
 // held; writes, reads and counts go on from there.
@@ -570,9 +576,7 @@ TEST(PostgresStore, ASingleRecordsTableOfVersion1IsSplitAtFirstUse) {
   auto store = open_in_fresh_schema(*server, {}, &schema);
   ASSERT_TRUE(store);
   server->query(
-      "CREATE TABLE tiny_records (id text COLLATE \"C\" NOT NULL PRIMARY KEY, ts timestamptz, "
-      "x double precision, n bigint, flag boolean, cat text, y double precision, "
-      "_ingested_at_ms bigint, _labelled_at_ms bigint); "
+      kVersion1TinyRecords +
       "CREATE INDEX tiny_records_labelled ON tiny_records (ts, id, y) WHERE y IS NOT NULL; "
       "INSERT INTO tiny_records VALUES "
       "('req', '2016-01-01 00:00:00+00', 1.5, 3, true, 'c''1', NULL, 100, NULL), "
@@ -625,9 +629,7 @@ TEST(PostgresStore, AViewOnTheVersion1TableStopsTheSplitAndChangesNothing) {
   auto store = open_in_fresh_schema(*server, {}, &schema);
   ASSERT_TRUE(store);
   server->query(
-      "CREATE TABLE tiny_records (id text COLLATE \"C\" NOT NULL PRIMARY KEY, ts timestamptz, "
-      "x double precision, n bigint, flag boolean, cat text, y double precision, "
-      "_ingested_at_ms bigint, _labelled_at_ms bigint); "
+      kVersion1TinyRecords +
       "INSERT INTO tiny_records (id, ts, _ingested_at_ms) VALUES ('a', now(), 1); "
       "CREATE VIEW mine AS SELECT id FROM tiny_records",
       schema);
