@@ -135,8 +135,10 @@ std::unique_ptr<Fixture> build_fixture() {
   }
   fx->forest = std::move(forest.value());
   fx->pool = make_rows(kPoolRows, 2, nullptr);
-  std::fprintf(stderr, "model: %zu trees, %zu nodes, %s layout\n", fx->forest.num_trees(),
-               fx->forest.num_nodes(), fx->forest.layout());
+  std::fprintf(stderr, "model: %zu trees, %zu nodes, %s layout, %s kernel%s%s\n",
+               fx->forest.num_trees(), fx->forest.num_nodes(), fx->forest.layout(),
+               fx->forest.kernel(), fx->forest.kernel_note().empty() ? "" : ": ",
+               fx->forest.kernel_note().c_str());
   // Both must agree before either is timed.
   std::vector<float> mine(4096);
   fx->forest.predict(fx->pool.data(), mine.size(), kFeatures, mine.data());

@@ -4,6 +4,7 @@
 #include <cassert>
 #include <cmath>
 #include <cstddef>
+#include <cstdlib>
 #include <exception>
 #include <limits>
 #include <utility>
@@ -319,10 +320,7 @@ CompiledForest CompiledForest::compile(const ForestSpec& spec) {
       const Pending p = queue[q];
       const auto s = static_cast<size_t>(p.source);
       if (t.left[s] == -1) {
-        // A row gets exactly one leaf per tree, so a DART tree's weight is folded into its
-        // leaves, rounded as XGBoost rounds it.
-        float value = t.value[s];
-        if (spec.dart) value = ((spec.base_margin + value) - spec.base_margin) * t.weight;
+        const float value = spec.leaf_output(t, s);
         assert(std::isfinite(value));
         f.wide_[p.slot] = WideNode{value, leaf_column};
         f.wide_left_[p.slot] = p.slot;
@@ -367,7 +365,26 @@ CompiledForest CompiledForest::compile(const ForestSpec& spec) {
     f.wide_left_.clear();
     f.wide_left_.shrink_to_fit();
   }
+  f.choose_kernel(spec);
   return f;
+}
+
+void CompiledForest::choose_kernel(const ForestSpec& spec) {
+  const char* forced = std::getenv("FLOWCAST_FOREST_KERNEL");
+  if (forced != nullptr && std::string_view(forced) == "portable") {
+    kernel_note_ = "FLOWCAST_FOREST_KERNEL=portable";
+    return;
+  }
+  if (!BinnedForest::cpu_supported()) {
+    kernel_note_ = "this CPU lacks AVX-512 VBMI";
+    return;
+  }
+  binned_ = BinnedForest::build(spec, &kernel_note_);
+}
+
+void CompiledForest::use_portable_kernel() {
+  binned_.reset();
+  kernel_note_ = "turned off by the caller";
 }
 
 size_t CompiledForest::num_nodes() const {
@@ -388,6 +405,11 @@ float CompiledForest::apply_link(float margin) const {
 
 void CompiledForest::predict(const float* rows, size_t n_rows, size_t n_cols, float* out) const {
   assert(n_cols >= num_features_);
+  if (binned_ && n_rows >= kBinnedMinRows) {
+    binned_->margins(rows, n_rows, n_cols, out);
+    for (size_t r = 0; r < n_rows; ++r) out[r] = apply_link(out[r]);
+    return;
+  }
   const size_t tile_floats = z_columns_ * kLanes;
   const Shape shape{roots_.data(), steps_.data(), group_steps_.data(),
                     roots_.size(), tile_floats,   base_margin_};

@@ -16,16 +16,22 @@
 // A step is bound by load latency (node, then z): about 6 instructions and 1.5-2 cycles per row
 // and level on the machine measured in bench/forest_bench.cc.
 //
+// Batches of kBinnedMinRows rows or more take the binned kernel instead (binned_forest.h) where
+// the CPU has AVX-512 VBMI and the forest fits it: 64 rows a step, several times the rate of the
+// kernel above at the same results (bench/forest_bench.cc).
+//
 // Thread-safety: immutable after loading; predict() may be called from any number of threads.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/status.h"
+#include "ml/binned_forest.h"
 #include "ml/forest_spec.h"
 
 namespace flowcast::ml {
@@ -51,6 +57,17 @@ class CompiledForest {
   const char* layout() const { return compact_.empty() ? "wide" : "compact"; }
   const std::string& objective() const { return objective_; }
 
+  // The kernel predict() uses for batches of kBinnedMinRows rows or more: "binned-avx512" (see
+  // binned_forest.h) where the CPU has AVX-512 VBMI and the forest fits its layout, "portable"
+  // otherwise; kernel_note() says why it is not the binned one ("" when it is). Smaller batches
+  // always take the portable kernel. FLOWCAST_FOREST_KERNEL=portable in the environment at load
+  // time turns the binned kernel off.
+  const char* kernel() const { return binned_ ? "binned-avx512" : "portable"; }
+  const std::string& kernel_note() const { return kernel_note_; }
+  // Turns the binned kernel off for this forest (tests and benchmarks compare the two).
+  void use_portable_kernel();
+  static constexpr size_t kBinnedMinRows = 16;
+
  private:
   // Node layouts (see compiled_forest.cc). A node sends a row left when
   // z[z_offset] < threshold; its right child follows its left child; a leaf holds its output in
@@ -69,6 +86,7 @@ class CompiledForest {
   static_assert(sizeof(CompactNode) == 8 && sizeof(WideNode) == 8);
 
   float apply_link(float margin) const;
+  void choose_kernel(const ForestSpec& spec);
 
   // The nodes of all trees, each tree breadth-first; exactly one layout is filled.
   std::vector<CompactNode> compact_;
@@ -82,6 +100,8 @@ class CompiledForest {
   float base_margin_ = 0;
   ForestLink link_ = ForestLink::kIdentity;
   std::string objective_;
+  std::shared_ptr<const BinnedForest> binned_;
+  std::string kernel_note_;
 };
 
 }  // namespace flowcast::ml

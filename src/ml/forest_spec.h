@@ -6,6 +6,7 @@
 // tree order, as XGBoost does.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -39,6 +40,13 @@ struct ForestSpec {
   bool dart = false;
   ForestLink link = ForestLink::kIdentity;
   std::string objective;  // the source's name, for messages and model cards
+
+  // What leaf `node` of tree `t` adds to a row's margin. A row gets exactly one leaf per tree, so
+  // a DART tree's weight is folded into its leaves, rounded as XGBoost rounds it.
+  float leaf_output(const Tree& t, size_t node) const {
+    const float value = t.value[node];
+    return dart ? ((base_margin + value) - base_margin) * t.weight : value;
+  }
 };
 
 }  // namespace flowcast::ml

@@ -47,6 +47,18 @@ Model::Model(DatasetSpec spec, FeaturePipeline pipeline, std::unique_ptr<Learner
 
 const std::string& Model::learner_kind() const { return learner_kind_; }
 
+std::string Model::scorer_description() const {
+  if (forest_) {
+    std::string out = std::string("compiled forest, ") + forest_->kernel() + " kernel";
+    if (!forest_->kernel_note().empty()) out += " (" + forest_->kernel_note() + ")";
+    return out;
+  }
+  if (!forest_status_.ok())
+    return learner_kind_ + " (the compiled forest cannot score it: " + forest_status_.message() +
+           ")";
+  return learner_kind_;
+}
+
 Result<std::string> Model::serialize() const {
   nlohmann::json header = card_;
   header["format"] = 1;

@@ -59,6 +59,9 @@ class Model {
   std::string scorer() const { return forest_ ? "compiled_forest" : learner_kind_; }
   // Why an XGBoost model is not scored by the CompiledForest (ok when it is, or for other kinds).
   const Status& forest_status() const { return forest_status_; }
+  // What scores, for logs: "compiled forest, binned-avx512 kernel", "compiled forest, portable
+  // kernel (why)", "xgboost (why the forest cannot)" or the learner's kind.
+  std::string scorer_description() const;
   // The model card: training window, validation metrics, learner summary.
   const nlohmann::json& card() const { return card_; }
   nlohmann::json& card() { return card_; }

@@ -51,9 +51,11 @@ Result<bool> ServingModel::try_refresh() {
   const bool first = !model_ && !baseline_set_;
   model_ = std::shared_ptr<const ml::Model>(std::move(m).value());
   if (first)
-    logger("predict")->info("{}: serving model v{}", spec_.name(), v);
+    logger("predict")->info("{}: serving model v{}, scored by {}", spec_.name(), v,
+                            model_->scorer_description());
   else
-    logger("predict")->info("{}: now serving model v{} (was v{})", spec_.name(), v, old);
+    logger("predict")->info("{}: now serving model v{} (was v{}), scored by {}", spec_.name(), v,
+                            old, model_->scorer_description());
   return true;
 }
 

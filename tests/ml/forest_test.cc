@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 #include <xgboost/c_api.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <random>
@@ -168,26 +170,35 @@ std::vector<float> forest_predict(const CompiledForest& f, const std::vector<flo
 }
 
 // Both formats compile and agree with XGBoost on `test` rows within 1e-5 (whole batch, and row by
-// row for the first rows, which takes the single-row path).
+// row for the first rows, which takes the single-row path), with the kernel chosen for this CPU
+// and with the portable one.
 void expect_matches_xgboost(const XgbBooster& b, const std::vector<float>& test) {
   const std::vector<float> want = b.predict(test, kCols);
-  for (const char* format : {"json", "ubj"}) {
-    SCOPED_TRACE(format);
-    std::string bytes = b.save(format);
-    auto forest = std::string(format) == "json" ? CompiledForest::from_xgboost_json(bytes)
-                                                : CompiledForest::from_xgboost_ubjson(bytes);
-    ASSERT_TRUE(forest.ok()) << forest.status().to_string();
-    EXPECT_EQ(forest->num_features(), kCols);
-    std::vector<float> got = forest_predict(*forest, test);
-    EXPECT_LE(max_abs_diff(got, want), 1e-5);
-    // Odd batch sizes exercise the tails of the row tiles and blocks.
-    for (size_t n : {1, 3, 4, 7, 8, 9, 12, 13, 15, 16, 17, 29, 65, 130, 300}) {
-      std::vector<float> part(n);
-      forest->predict(test.data(), n, kCols, part.data());
-      for (size_t i = 0; i < n; ++i)
-        ASSERT_NEAR(part[i], want[i], 1e-5) << "batch " << n << " row " << i;
+  for (const char* format : {"json", "ubj"})
+    for (bool portable : {false, true}) {
+      SCOPED_TRACE(format);
+      std::string bytes = b.save(format);
+      auto forest = std::string(format) == "json" ? CompiledForest::from_xgboost_json(bytes)
+                                                  : CompiledForest::from_xgboost_ubjson(bytes);
+      ASSERT_TRUE(forest.ok()) << forest.status().to_string();
+      EXPECT_EQ(forest->num_features(), kCols);
+      if (portable) forest->use_portable_kernel();
+      // These models (depth <= 8, few features) fit the binned layout: where the CPU runs it, it
+      // must be the one tested first.
+      if (!portable && BinnedForest::cpu_supported()) {
+        ASSERT_STREQ(forest->kernel(), "binned-avx512") << forest->kernel_note();
+      }
+      SCOPED_TRACE(forest->kernel());
+      std::vector<float> got = forest_predict(*forest, test);
+      EXPECT_LE(max_abs_diff(got, want), 1e-5);
+      // Odd batch sizes exercise the tails of the row tiles and blocks.
+      for (size_t n : {1, 3, 4, 7, 8, 9, 12, 13, 15, 16, 17, 29, 65, 130, 300}) {
+        std::vector<float> part(n);
+        forest->predict(test.data(), n, kCols, part.data());
+        for (size_t i = 0; i < n; ++i)
+          ASSERT_NEAR(part[i], want[i], 1e-5) << "batch " << n << " row " << i;
+      }
     }
-  }
 }
 
 struct Case {
@@ -398,7 +409,8 @@ TEST(CompiledForest, EdgeValuesGoWhereXgboostSendsThem) {
     for (float v : {c, std::nextafter(c, -inf), std::nextafter(c, inf)}) values.push_back(v);
   std::vector<float> rows;
   for (float a : values)
-    for (float b : values) rows.insert(rows.end(), {a, b, values[(rows.size() / 3) % values.size()]});
+    for (float b : values)
+      rows.insert(rows.end(), {a, b, values[(rows.size() / 3) % values.size()]});
   const size_t n = rows.size() / 3;
   auto reference = [&](const float* x) {
     float m = spec.base_margin;
@@ -425,6 +437,173 @@ TEST(CompiledForest, EdgeValuesGoWhereXgboostSendsThem) {
     forest.predict(&rows[r * 3], 1, 3, &one);
     ASSERT_EQ(one, reference(&rows[r * 3])) << "row " << r;
   }
+}
+
+// --- The binned kernel
+// -----------------------------------------------------------------------------
+
+// A random tree of at most `depth` levels over `features` features, its conditions drawn from
+// `conditions[feature]`, default directions at random, some leaves high up.
+ForestSpec::Tree random_tree(std::mt19937_64& rng, int depth, size_t features,
+                             const std::vector<std::vector<float>>& conditions) {
+  ForestSpec::Tree t;
+  std::uniform_real_distribution<float> u(0, 1);
+  struct Pending {
+    size_t node;
+    int level;
+  };
+  std::vector<Pending> todo{{0, 0}};
+  auto add = [&t] {
+    t.left.push_back(-1);
+    t.right.push_back(-1);
+    t.feature.push_back(0);
+    t.value.push_back(0);
+    t.default_left.push_back(0);
+    return t.left.size() - 1;
+  };
+  add();
+  while (!todo.empty()) {
+    const Pending p = todo.back();
+    todo.pop_back();
+    if (p.level == depth || (p.level > 0 && u(rng) < 0.15f)) {
+      t.value[p.node] = std::round((u(rng) - 0.5f) * 1000) / 64;
+      continue;
+    }
+    const auto f = static_cast<uint32_t>(rng() % features);
+    const std::vector<float>& c = conditions[f];
+    t.feature[p.node] = f;
+    t.value[p.node] = c[rng() % c.size()];
+    t.default_left[p.node] = rng() % 2;
+    const size_t l = add(), r = add();
+    t.left[p.node] = int32_t(l);
+    t.right[p.node] = int32_t(r);
+    todo.push_back({l, p.level + 1});
+    todo.push_back({r, p.level + 1});
+  }
+  return t;
+}
+
+struct RandomForest {
+  ForestSpec spec;
+  std::vector<std::vector<float>> conditions;
+};
+
+// `trees` random trees; feature f has `distinct[f % distinct.size()]` distinct conditions.
+RandomForest random_forest(uint64_t seed, int depth, size_t features, size_t trees,
+                           const std::vector<size_t>& distinct) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0, 3);
+  RandomForest r;
+  r.spec.num_features = features;
+  r.spec.base_margin = 0.5f;
+  r.conditions.resize(features);
+  for (size_t f = 0; f < features; ++f) {
+    std::vector<float>& c = r.conditions[f];
+    while (c.size() < distinct[f % distinct.size()]) {
+      const float v = g(rng);
+      if (std::find(c.begin(), c.end(), v) == c.end()) c.push_back(v);
+    }
+    if (f % 3 == 0) c.push_back(-0.0f);  // with 0 below, -0 and +0 as one condition
+    if (f % 3 == 0) c.push_back(0.0f);
+  }
+  for (size_t i = 0; i < trees; ++i)
+    r.spec.trees.push_back(random_tree(rng, depth, features, r.conditions));
+  return r;
+}
+
+// Rows over the forest's features: conditions and their float neighbours, missing values,
+// infinities, signed zeros and values in between.
+std::vector<float> rows_for(const RandomForest& r, size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(0, 1);
+  std::normal_distribution<float> g(0, 4);
+  const size_t features = r.spec.num_features;
+  std::vector<float> x(n * features);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const std::vector<float>& c = r.conditions[i % features];
+    const float p = u(rng);
+    if (p < 0.08f) {
+      x[i] = NAN;
+    } else if (p < 0.10f) {
+      x[i] = p < 0.09f ? INFINITY : -INFINITY;
+    } else if (p < 0.12f) {
+      x[i] = p < 0.11f ? 0.0f : -0.0f;
+    } else if (p < 0.5f) {
+      const float t = c[rng() % c.size()];
+      x[i] = p < 0.3f ? t : std::nextafter(t, p < 0.4f ? INFINITY : -INFINITY);
+    } else {
+      x[i] = g(rng);
+    }
+  }
+  return x;
+}
+
+// The binned kernel against the portable one (which is checked against XGBoost above): both add
+// the same leaves in the same order, so every prediction must be equal, bit for bit.
+void expect_kernels_agree(const RandomForest& r, const char* what) {
+  SCOPED_TRACE(what);
+  const CompiledForest binned = CompiledForest::compile(r.spec);
+  ASSERT_STREQ(binned.kernel(), "binned-avx512") << binned.kernel_note();
+  CompiledForest portable = binned;
+  portable.use_portable_kernel();
+  const size_t features = r.spec.num_features;
+  const std::vector<float> x = rows_for(r, 1000, 5);
+  std::vector<float> want(1000), got(1000);
+  portable.predict(x.data(), 1000, features, want.data());
+  for (size_t n : {size_t{16}, size_t{63}, size_t{64}, size_t{65}, size_t{200}, size_t{1000}}) {
+    binned.predict(x.data(), n, features, got.data());
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(got[i], want[i]) << "batch " << n << " row " << i;
+    }
+  }
+}
+
+class BinnedKernel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!BinnedForest::cpu_supported())
+      GTEST_SKIP() << "this CPU lacks AVX-512 VBMI: the binned kernel is not used here";
+  }
+};
+
+TEST_F(BinnedKernel, AgreesWithThePortableKernelAtEveryDepth) {
+  for (int depth = 0; depth <= 8; ++depth)
+    expect_kernels_agree(random_forest(100 + depth, depth, 6, 37, {3, 40, 200}),
+                         ("depth " + std::to_string(depth)).c_str());
+}
+
+// A byte tells 254 conditions apart: a feature with more takes a column per run of 254, and past
+// 256 its bins are found by binary search instead of the two vector compares.
+TEST_F(BinnedKernel, AgreesOnFeaturesWithManyConditions) {
+  expect_kernels_agree(random_forest(7, 8, 4, 300, {253, 254, 255, 256}), "253 to 256");
+  expect_kernels_agree(random_forest(8, 8, 3, 300, {257, 600, 1000}), "257 to 1000");
+}
+
+// Columns are numbered in 7 bits, 0x7f excepted: 127 features fit (one column each), 128 do not.
+TEST_F(BinnedKernel, HoldsUpTo127ColumnsAndSaysWhyNotBeyond) {
+  expect_kernels_agree(random_forest(9, 6, 127, 200, {5}), "127 features");
+  const CompiledForest forest = CompiledForest::compile(random_forest(10, 6, 128, 200, {5}).spec);
+  EXPECT_STREQ(forest.kernel(), "portable");
+  EXPECT_NE(forest.kernel_note().find("128 columns"), std::string::npos) << forest.kernel_note();
+}
+
+TEST_F(BinnedKernel, DeeperTreesTakeThePortableKernel) {
+  RandomForest deep = random_forest(11, 9, 4, 30, {20});
+  ForestSpec::Tree chain = left_chain(9, 0, 0.5f);
+  deep.spec.trees.push_back(chain);
+  const CompiledForest forest = CompiledForest::compile(deep.spec);
+  EXPECT_STREQ(forest.kernel(), "portable");
+  EXPECT_NE(forest.kernel_note().find("deeper than 8"), std::string::npos) << forest.kernel_note();
+}
+
+TEST_F(BinnedKernel, TheEnvironmentCanTurnItOff) {
+  const RandomForest r = random_forest(12, 4, 4, 10, {10});
+  ASSERT_EQ(setenv("FLOWCAST_FOREST_KERNEL", "portable", 1), 0);
+  const CompiledForest off = CompiledForest::compile(r.spec);
+  ASSERT_EQ(unsetenv("FLOWCAST_FOREST_KERNEL"), 0);
+  EXPECT_STREQ(off.kernel(), "portable");
+  EXPECT_EQ(off.kernel_note(), "FLOWCAST_FOREST_KERNEL=portable");
+  EXPECT_STREQ(CompiledForest::compile(r.spec).kernel(), "binned-avx512");
 }
 
 // --- Refusals ---------------------------------------------------------------------------------

@@ -111,6 +111,8 @@ TEST(Model, XgboostLoadsItsCopyOnlyWhenTheForestCannotScore) {
   auto loaded = Model::load(bytes, spec);
   ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
   EXPECT_EQ((*loaded)->scorer(), "compiled_forest");
+  EXPECT_EQ((*loaded)->scorer_description().rfind("compiled forest, ", 0), 0u)
+      << (*loaded)->scorer_description();
   auto again = (*loaded)->serialize();
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, bytes);
@@ -125,6 +127,8 @@ TEST(Model, XgboostLoadsItsCopyOnlyWhenTheForestCannotScore) {
   ASSERT_TRUE(cox.ok()) << cox.status().to_string();
   EXPECT_EQ((*cox)->scorer(), "xgboost");
   EXPECT_NE((*cox)->forest_status().message().find("survival:cox"), std::string::npos);
+  EXPECT_NE((*cox)->scorer_description().find("cannot score it"), std::string::npos)
+      << (*cox)->scorer_description();
   double one = 0;
   EXPECT_TRUE((*cox)->predict_one(test[0], one).ok());
 
