@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <optional>
 #include <unordered_map>
 
 #include "core/json_writer.h"
@@ -15,7 +16,8 @@ namespace sj = simdjson;
 namespace od = simdjson::ondemand;
 
 struct JsonCodec::Impl {
-  od::parser parser;
+  sj::dom::parser dom;  // the fast path: the whole document at once
+  od::parser parser;    // the path that says exactly what is wrong with a document
   std::string scratch;  // padded copy of the input
   std::unordered_map<std::string_view, int> index;
   std::vector<uint8_t> seen;  // per field: present in the message being decoded
@@ -32,12 +34,18 @@ namespace {
 
 const char* json_type_name(od::json_type t) {
   switch (t) {
-    case od::json_type::array: return "an array";
-    case od::json_type::object: return "an object";
-    case od::json_type::number: return "a number";
-    case od::json_type::string: return "a string";
-    case od::json_type::boolean: return "a boolean";
-    case od::json_type::null: return "null";
+    case od::json_type::array:
+      return "an array";
+    case od::json_type::object:
+      return "an object";
+    case od::json_type::number:
+      return "a number";
+    case od::json_type::string:
+      return "a string";
+    case od::json_type::boolean:
+      return "a boolean";
+    case od::json_type::null:
+      return "null";
   }
   return "?";
 }
@@ -60,13 +68,42 @@ Status check_bounds(const FieldSpec& f, double v) {
 // Stores `s` in `out`, reusing the string `out` already holds (a Record decoded into again and
 // again keeps its strings' buffers: no allocation per field per message).
 void set_string(Value& out, std::string_view s) {
-  if (auto* p = std::get_if<std::string>(&out)) p->assign(s);
-  else out.emplace<std::string>(s);
+  if (auto* p = std::get_if<std::string>(&out))
+    p->assign(s);
+  else
+    out.emplace<std::string>(s);
 }
 
-Status read_value(od::value& v, const FieldSpec& f, Value& out) {
+// The JSON type of a value, or nothing when it is malformed.
+std::optional<od::json_type> type_of(od::value& v) {
   od::json_type type;
-  if (v.type().get(type)) return field_error(f, "malformed value");
+  if (v.type().get(type)) return std::nullopt;
+  return type;
+}
+
+std::optional<od::json_type> type_of(sj::dom::element& v) {
+  switch (v.type()) {
+    case sj::dom::element_type::ARRAY:
+      return od::json_type::array;
+    case sj::dom::element_type::OBJECT:
+      return od::json_type::object;
+    case sj::dom::element_type::STRING:
+      return od::json_type::string;
+    case sj::dom::element_type::BOOL:
+      return od::json_type::boolean;
+    case sj::dom::element_type::NULL_VALUE:
+      return od::json_type::null;
+    default:
+      return od::json_type::number;
+  }
+}
+
+// One field's value, from simdjson's on-demand value or DOM element (the same accessors).
+template <typename V>
+Status read_value(V& v, const FieldSpec& f, Value& out) {
+  const std::optional<od::json_type> t = type_of(v);
+  if (!t) return field_error(f, "malformed value");
+  const od::json_type type = *t;
   if (type == od::json_type::null) {
     out = std::monostate{};
     return Status();
@@ -154,8 +191,7 @@ bool belongs(const FieldSpec& f, RecordRole role, bool is_key) {
 
 }  // namespace
 
-Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out,
-                         bool require_key) {
+Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out, bool require_key) {
   const auto& fields = spec_.fields();
   // Values are overwritten in place (strings keep their buffers); what the message lacks is
   // cleared after the fields are read.
@@ -167,22 +203,9 @@ Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out,
   auto& scratch = impl_->scratch;
   scratch.assign(json);
   scratch.append(sj::SIMDJSON_PADDING, '\0');
-  od::document doc;
-  if (auto err = impl_->parser.iterate(scratch.data(), json.size(), scratch.size()).get(doc))
-    return Status::invalid(std::string("invalid JSON: ") + sj::error_message(err));
-  od::object obj;
-  if (auto err = doc.get_object().get(obj))
-    return Status::invalid(err == sj::INCORRECT_TYPE
-                               ? "invalid JSON: expected an object"
-                               : std::string("invalid JSON: ") + sj::error_message(err));
   size_t next_guess = 0;
-
-  for (auto field_result : obj) {
-    od::field field;
-    if (auto err = std::move(field_result).get(field))
-      return Status::invalid(std::string("invalid JSON: ") + sj::error_message(err));
-    std::string_view name;
-    if (field.unescaped_key().get(name)) return Status::invalid("invalid JSON: bad key");
+  // One member of the object: found among the spec's fields and read, or skipped.
+  auto member = [&](std::string_view name, auto& value) -> Status {
     // Producers usually write the fields in schema order: try the next field before hashing.
     int index = -1;
     if (next_guess < fields.size() && fields[next_guess].name == name) {
@@ -193,23 +216,51 @@ Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out,
     if (index < 0) {
       if (name == "dataset") {
         std::string_view ds;
-        if (field.value().get_string().get(ds) || ds != spec_.name())
+        if (value.get_string().get(ds) || ds != spec_.name())
           return Status::invalid("unknown dataset '" + std::string(ds) + "' (this topic carries '" +
                                  spec_.name() + "')");
       }
-      continue;  // unknown fields are allowed: producers may add columns
+      return Status();  // unknown fields are allowed: producers may add columns
     }
     next_guess = size_t(index) + 1;
-    od::value v = field.value();
-    FC_RETURN_IF_ERROR(read_value(v, fields[size_t(index)], out.values[size_t(index)]));
+    FC_RETURN_IF_ERROR(read_value(value, fields[size_t(index)], out.values[size_t(index)]));
     seen[size_t(index)] = 1;
+    return Status();
+  };
+
+  // The fast path parses and validates the whole document, numbers and strings included, in
+  // one pass. A document it refuses goes through the on-demand parser, which says what is wrong
+  // (and which the fast path agrees with on every document both accept).
+  sj::dom::element root;
+  sj::dom::object fast;
+  if (impl_->dom.parse(scratch.data(), json.size(), false).get(root) == sj::SUCCESS &&
+      root.get_object().get(fast) == sj::SUCCESS) {
+    for (sj::dom::key_value_pair kv : fast) FC_RETURN_IF_ERROR(member(kv.key, kv.value));
+  } else {
+    od::document doc;
+    if (auto err = impl_->parser.iterate(scratch.data(), json.size(), scratch.size()).get(doc))
+      return Status::invalid(std::string("invalid JSON: ") + sj::error_message(err));
+    od::object obj;
+    if (auto err = doc.get_object().get(obj))
+      return Status::invalid(err == sj::INCORRECT_TYPE
+                                 ? "invalid JSON: expected an object"
+                                 : std::string("invalid JSON: ") + sj::error_message(err));
+    for (auto field_result : obj) {
+      od::field field;
+      if (auto err = std::move(field_result).get(field))
+        return Status::invalid(std::string("invalid JSON: ") + sj::error_message(err));
+      std::string_view name;
+      if (field.unescaped_key().get(name)) return Status::invalid("invalid JSON: bad key");
+      od::value v = field.value();
+      FC_RETURN_IF_ERROR(member(name, v));
+    }
+    // current_location() fails once the iterator is past the last token.
+    const char* trailing = nullptr;
+    if (doc.current_location().get(trailing) == sj::SUCCESS)
+      return Status::invalid("invalid JSON: trailing content after the object");
   }
   for (size_t i = 0; i < fields.size(); ++i)
     if (!seen[i]) out.values[i] = std::monostate{};
-  // current_location() fails once the iterator is past the last token.
-  const char* trailing = nullptr;
-  if (doc.current_location().get(trailing) == sj::SUCCESS)
-    return Status::invalid("invalid JSON: trailing content after the object");
 
   // Keep only what the role carries, then check what it requires.
   const int key = spec_.key_index();
@@ -221,9 +272,10 @@ Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out,
       continue;
     }
     bool present = out.has(static_cast<int>(i));
-    bool needed = is_key ? require_key
-                         : (static_cast<int>(i) == spec_.target_index() && role != RecordRole::kRequest) ||
-                               (f.required && f.role == FieldRole::kRequest && role != RecordRole::kOutcome);
+    bool needed =
+        is_key ? require_key
+               : (static_cast<int>(i) == spec_.target_index() && role != RecordRole::kRequest) ||
+                     (f.required && f.role == FieldRole::kRequest && role != RecordRole::kOutcome);
     if (needed && !present) return Status::invalid("missing required field '" + f.name + "'");
   }
   const Value& kv = out.values[size_t(key)];
@@ -270,9 +322,12 @@ void JsonCodec::encode(const Record& record, RecordRole role, std::string& out) 
 
 const char* record_role_name(RecordRole role) {
   switch (role) {
-    case RecordRole::kRequest: return "request";
-    case RecordRole::kOutcome: return "outcome";
-    case RecordRole::kObservation: return "observation";
+    case RecordRole::kRequest:
+      return "request";
+    case RecordRole::kOutcome:
+      return "outcome";
+    case RecordRole::kObservation:
+      return "observation";
   }
   return "?";
 }

@@ -21,7 +21,10 @@ class JsonCodecTest : public ::testing::Test {
 };
 
 TEST_F(JsonCodecTest, DecodesATypedRequest) {
-  ASSERT_TRUE(decode(R"({"id":"a1","ts":"2016-01-08 22:31:12","x":1.5,"n":3,"flag":true,"cat":"Y","extra":[1,2]})").ok());
+  ASSERT_TRUE(
+      decode(
+          R"({"id":"a1","ts":"2016-01-08 22:31:12","x":1.5,"n":3,"flag":true,"cat":"Y","extra":[1,2]})")
+          .ok());
   EXPECT_EQ(rec_.key, "a1");
   EXPECT_EQ(std::get<int64_t>(rec_.values[1]), *parse_timestamp_micros("2016-01-08 22:31:12"));
   EXPECT_DOUBLE_EQ(rec_.number(2), 1.5);
@@ -71,13 +74,15 @@ TEST_F(JsonCodecTest, AKeyThatIsNotRequiredMayBeAbsent) {
   EXPECT_TRUE(rec_.key.empty());
   EXPECT_DOUBLE_EQ(rec_.number(2), 1.5);
   // A key that is there is still read and checked.
-  ASSERT_TRUE(codec_.decode(R"({"id":"k9","ts":"2016-01-08 22:31:12","x":1})",
-                            RecordRole::kRequest, rec_, false)
+  ASSERT_TRUE(codec_
+                  .decode(R"({"id":"k9","ts":"2016-01-08 22:31:12","x":1})", RecordRole::kRequest,
+                          rec_, false)
                   .ok());
   EXPECT_EQ(rec_.key, "k9");
-  EXPECT_FALSE(
-      codec_.decode(R"({"id":"","ts":"2016-01-08 22:31:12","x":1})", RecordRole::kRequest, rec_, false)
-          .ok());
+  EXPECT_FALSE(codec_
+                   .decode(R"({"id":"","ts":"2016-01-08 22:31:12","x":1})", RecordRole::kRequest,
+                           rec_, false)
+                   .ok());
 }
 
 TEST_F(JsonCodecTest, RejectsMalformedJsonNanAndOtherDatasets) {
@@ -92,9 +97,29 @@ TEST_F(JsonCodecTest, RejectsMalformedJsonNanAndOtherDatasets) {
   EXPECT_TRUE(decode(R"({"dataset":"tiny","id":"a","ts":"2016-01-08","x":1})").ok());
 }
 
+// The whole-document fast path refuses a document with a number beyond a double even in a field
+// the dataset does not have; the on-demand path, which skips such fields, decides as it always
+// did, and both paths fill the record alike.
+TEST_F(JsonCodecTest, DocumentsTheFastPathRefusesDecodeAsBefore) {
+  ASSERT_TRUE(decode(R"({"id":"a","ts":"2016-01-08","x":1.25,"n":-3,"extra":1e999})").ok());
+  const Record slow = rec_;
+  ASSERT_TRUE(decode(R"({"id":"a","ts":"2016-01-08","x":1.25,"n":-3,"extra":1})").ok());
+  EXPECT_EQ(rec_.values, slow.values);
+  EXPECT_EQ(rec_.key, "a");
+  EXPECT_EQ(std::get<double>(slow.values[2]), 1.25);
+  // And an error in a field the dataset has is the same message on both paths.
+  EXPECT_EQ(decode(R"({"id":"a","ts":"2016-01-08","x":"one","extra":1e999})").message(),
+            "field 'x': expected a number, got a string");
+  EXPECT_EQ(decode(R"({"id":"a","ts":"2016-01-08","x":"one"})").message(),
+            "field 'x': expected a number, got a string");
+}
+
 TEST_F(JsonCodecTest, EncodeDecodeRoundTrip) {
-  ASSERT_TRUE(decode(R"({"id":"k\"q\\","ts":"2016-01-08 22:31:12.5","x":-0.1,"n":-7,"flag":false,"cat":"Москва","y":3})",
-                     RecordRole::kObservation).ok());
+  ASSERT_TRUE(
+      decode(
+          R"({"id":"k\"q\\","ts":"2016-01-08 22:31:12.5","x":-0.1,"n":-7,"flag":false,"cat":"Москва","y":3})",
+          RecordRole::kObservation)
+          .ok());
   std::string json;
   codec_.encode(rec_, RecordRole::kObservation, json);
   Record again;
