@@ -155,6 +155,10 @@ int Bench::run() {
                                    (produce.generator.empty() ? std::string("none")
                                                               : "'" + produce.generator + "'"));
 
+  if (o_.cpu >= 0) {
+    if (Status s = leave_cpu_to_children(o_.cpu); !s.ok()) throw ConfigError("--cpu", s.message());
+  }
+
   std::string parent = o_.dir;
   if (parent.empty()) parent = std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
   root_ = std::filesystem::path(parent) / ("flowcast-bench-" + std::to_string(getpid()));
@@ -168,9 +172,10 @@ int Bench::run() {
   prepare(ds);
   std::printf(
       "settings: model %s, %s%d trees of depth %d, trained on %lld generated rows in %.1f s; "
-      "predict batch_size %lld; bus local (fsync %s) and store sqlite in %s; runs %d\n",
+      "predict batch_size %lld; bus local (fsync %s) and store sqlite in %s; runs %d%s\n",
       w_.learner.c_str(), w_.exact_trees ? "" : "early-stopped, at most ", w_.trees, w_.depth, (long long)w_.train_rows, w_.train_seconds,
-      (long long)w_.batch_size, w_.fsync.c_str(), root_.c_str(), o_.runs);
+      (long long)w_.batch_size, w_.fsync.c_str(), root_.c_str(), o_.runs,
+      o_.cpu >= 0 ? ("; each stage on CPU " + std::to_string(o_.cpu) + " alone").c_str() : "");
   std::printf("settings: throughput over %lld requests on the bus; latency at %.0f requests/s offered for %s "
               "after %s of warm-up; ingest of %lld records\n",
               (long long)latency_keys_begin_, o_.rate, o_.latency_duration.c_str(), o_.warmup.c_str(),
@@ -192,7 +197,8 @@ int Bench::run() {
                              {"rate", o_.rate},
                              {"latency_duration_ms", duration_option(o_.latency_duration, "")},
                              {"ingest_records", w_.ingest_keys.size()},
-                             {"runs", o_.runs}}}};
+                             {"runs", o_.runs},
+                             {"cpu", o_.cpu}}}};
   int rc = 0;
   std::map<std::string, std::vector<nlohmann::json>> results;
   std::vector<std::string> ingest_stores = {"sqlite"};
@@ -213,12 +219,13 @@ int Bench::run() {
       if (r.ok())
         std::printf(
             "run %d throughput: %.0f requests/s wall, %.0f requests per CPU-second, %lld requests in "
-            "%.3f s (%.3f CPU-s%s), peak RSS %.1f MB, stored %lld, load %s\n",
+            "%.3f s (%.3f CPU-s%s), peak RSS %.1f MB, stored %lld, on CPUs %s, load %s\n",
             run, (*r)["requests_per_s"].get<double>(), (*r)["requests_per_cpu_s"].get<double>(),
             (long long)(*r)["measured_requests"].get<int64_t>(), (*r)["seconds"].get<double>(),
             (*r)["cpu_seconds"].get<double>(),
             (*r)["startup_included"].get<bool>() ? ", whole run with start-up" : "",
-            (*r)["peak_rss_mb"].get<double>(), (long long)(*r)["stored_predictions"].get<int64_t>(), (*r)["load"].get<std::string>().c_str());
+            (*r)["peak_rss_mb"].get<double>(), (long long)(*r)["stored_predictions"].get<int64_t>(),
+            (*r)["cpus"].get<std::string>().c_str(), (*r)["load"].get<std::string>().c_str());
       record("throughput", std::move(r));
     }
     if (has("latency")) {
@@ -509,7 +516,8 @@ Result<nlohmann::json> Bench::throughput_run(int run) {
   FC_ASSIGN_OR_RETURN(auto store, open_store(*rs.config));
   FC_RETURN_IF_ERROR(register_model(*store, ds));
   const std::string log = (rs.dir / "predict.log").string();
-  FC_ASSIGN_OR_RETURN(auto child, ChildProcess::start(child_args("predict", rs), log));
+  FC_ASSIGN_OR_RETURN(auto child, ChildProcess::start(child_args("predict", rs), log, o_.cpu));
+  r["cpus"] = child.allowed_cpus();
   FC_RETURN_IF_ERROR(wait_for_commits(*store, child, log, stages::group_name("predict", ds),
                                       {ds.topics().requests}, int64_t(n), r));
   const int code = child.stop(60000);
@@ -539,7 +547,7 @@ Result<nlohmann::json> Bench::latency_run(int run) {
   FC_ASSIGN_OR_RETURN(auto consumer, bus->consumer("flowcast.bench"));
   FC_RETURN_IF_ERROR(consumer->subscribe({ds.topics().predictions}, {}));
   const std::string log = (rs.dir / "predict.log").string();
-  FC_ASSIGN_OR_RETURN(auto child, ChildProcess::start(child_args("predict", rs), log));
+  FC_ASSIGN_OR_RETURN(auto child, ChildProcess::start(child_args("predict", rs), log, o_.cpu));
 
   const size_t begin = latency_keys_begin_, end = w_.request_keys.size();
   const size_t n = end - begin;
@@ -692,7 +700,7 @@ Result<nlohmann::json> Bench::ingest_run(int run, const std::string& store_url) 
   FC_ASSIGN_OR_RETURN(auto store, open_store(*rs.config));
   FC_RETURN_IF_ERROR(store->ensure_dataset(ds));
   const std::string log = (rs.dir / "ingest.log").string();
-  FC_ASSIGN_OR_RETURN(auto child, ChildProcess::start(child_args("ingest", rs), log));
+  FC_ASSIGN_OR_RETURN(auto child, ChildProcess::start(child_args("ingest", rs), log, o_.cpu));
   const int64_t total = int64_t(w_.ingest_keys.size());
   FC_RETURN_IF_ERROR(wait_for_commits(*store, child, log, stages::group_name("ingest", ds), topics, total, r));
   const int code = child.stop(60000);
@@ -760,6 +768,9 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
                 "stage logs where its batches' time goes), the stage's command line, bus, databases");
   cmd->add_option("--json", o.json_path, "Also write every run's figures and the medians to this JSON file");
   cmd->add_option("--seed", o.seed, "Seed of the generated data")->capture_default_str();
+  cmd->add_option("--cpu", o.cpu,
+                  "Run each measured stage on this CPU only, all its threads included, and the "
+                  "harness on the other CPUs: a stage's rate on one core (default: no pinning)");
   cmd->footer(
       "How it measures. Every measurement starts from an empty local bus and SQLite store in a\n"
       "temporary directory, with the model trained once at the start on generated data (the\n"

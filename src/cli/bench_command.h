@@ -42,6 +42,7 @@ struct BenchOptions {
   bool keep = false;
   std::string json_path;
   uint64_t seed = 7;
+  int cpu = -1;  // --cpu: the CPU each measured stage runs on (the harness takes the others)
 };
 
 // Adds the `bench` subcommand and its options to `app`.

@@ -1,6 +1,7 @@
 #include "cli/bench_process.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -25,11 +26,12 @@ std::string read_file(const std::string& path) {
 }  // namespace
 
 Result<ChildProcess> ChildProcess::start(const std::vector<std::string>& args,
-                                         const std::string& log_path) {
+                                         const std::string& log_path, int cpu) {
   // Everything the child needs is prepared before fork(): after it only async-signal-safe calls.
   char exe[4096];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return Status::internal("cannot read /proc/self/exe: " + std::string(std::strerror(errno)));
+  if (n <= 0)
+    return Status::internal("cannot read /proc/self/exe: " + std::string(std::strerror(errno)));
   exe[n] = '\0';
   std::vector<std::string> copy = args;
   std::vector<char*> argv;
@@ -44,13 +46,44 @@ Result<ChildProcess> ChildProcess::start(const std::vector<std::string>& args,
     return Status::internal(std::string("fork failed: ") + std::strerror(errno));
   }
   if (pid == 0) {
+    if (cpu >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      if (sched_setaffinity(0, sizeof set, &set) != 0) _exit(126);
+    }
     dup2(fd, 1);
     dup2(fd, 2);
     execv(exe, argv.data());
     _exit(127);
   }
   close(fd);
+  if (cpu >= 0) {
+    // The child pins itself before exec, so every thread it starts is pinned; the parent does
+    // too, so that what it reads of the child from now on (allowed_cpus()) already says so.
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(pid, sizeof set, &set);
+  }
   return ChildProcess(pid);
+}
+
+Status leave_cpu_to_children(int cpu) {
+  cpu_set_t online;
+  CPU_ZERO(&online);
+  if (sched_getaffinity(0, sizeof online, &online) != 0)
+    return Status::internal(std::string("cannot read this process's CPUs: ") +
+                            std::strerror(errno));
+  if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &online))
+    return Status::invalid(std::to_string(cpu) + " is not one of the CPUs this process may use");
+  if (CPU_COUNT(&online) < 2)
+    return Status::invalid(
+        "pinning needs at least two CPUs: one for the stage, one for the harness");
+  CPU_CLR(cpu, &online);
+  if (sched_setaffinity(0, sizeof online, &online) != 0)
+    return Status::internal(std::string("cannot set this process's CPUs: ") + std::strerror(errno));
+  return Status();
 }
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
@@ -119,6 +152,19 @@ int64_t ChildProcess::peak_rss_bytes() const {
     if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // kB
   }
   return -1;
+}
+
+std::string ChildProcess::allowed_cpus() const {
+  if (pid_ <= 0 || exited_) return "";
+  std::istringstream in(read_file("/proc/" + std::to_string(pid_) + "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Cpus_allowed_list:", 0) == 0) {
+      const size_t start = line.find_first_not_of(" \t", 18);
+      return start == std::string::npos ? "" : line.substr(start);
+    }
+  }
+  return "";
 }
 
 std::string describe_machine() {

@@ -19,7 +19,9 @@ namespace flowcast::cli {
 // `log_path`. The destructor kills (SIGKILL) and reaps a child that is still running.
 class ChildProcess {
  public:
-  static Result<ChildProcess> start(const std::vector<std::string>& args, const std::string& log_path);
+  // With cpu >= 0 the child (and every thread it starts) runs on that CPU only.
+  static Result<ChildProcess> start(const std::vector<std::string>& args,
+                                    const std::string& log_path, int cpu = -1);
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&&) = delete;
   ChildProcess(const ChildProcess&) = delete;
@@ -36,6 +38,8 @@ class ChildProcess {
   double cpu_seconds() const;
   // Peak resident set size (VmHWM) in bytes; -1 once it has exited.
   int64_t peak_rss_bytes() const;
+  // The CPUs it may run on (Cpus_allowed_list, e.g. "1" or "0-1"); "" once it has exited.
+  std::string allowed_cpus() const;
 
  private:
   explicit ChildProcess(pid_t pid) : pid_(pid) {}
@@ -43,6 +47,11 @@ class ChildProcess {
   bool exited_ = false;
   int exit_code_ = -1;
 };
+
+// Confines the calling process to every online CPU but `cpu`, so that it leaves that one to a
+// child started with ChildProcess::start(..., cpu). Fails when `cpu` is not an online CPU or is
+// the only one.
+Status leave_cpu_to_children(int cpu);
 
 // "AMD EPYC 7B12, 2 cores, Linux 6.1.0-18-amd64 x86_64".
 std::string describe_machine();

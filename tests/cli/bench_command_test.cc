@@ -62,6 +62,7 @@ TEST(BenchCommand, TinyTaxiRunIsWellFormed) {
   ASSERT_EQ(r["runs"]["throughput"].size(), 2u);
   for (const auto& t : r["runs"]["throughput"]) {
     EXPECT_EQ(t["stored_predictions"], 3000);
+    EXPECT_FALSE(t["cpus"].get<std::string>().empty());
     EXPECT_GT(t["measured_requests"].get<int64_t>(), 0);
     EXPECT_LE(t["measured_requests"].get<int64_t>(), 3000);
     EXPECT_GT(t["requests_per_s"].get<double>(), 0);
@@ -93,6 +94,30 @@ TEST(BenchCommand, TinyTaxiRunIsWellFormed) {
   // The temporary directory is removed unless --keep.
   for (const auto& e : std::filesystem::directory_iterator(dir.path()))
     EXPECT_EQ(e.path().filename().string().rfind("flowcast-bench-", 0), std::string::npos) << e.path();
+}
+
+// --cpu N runs the stage on CPU N alone (all its threads: the child is pinned before it starts
+// them), and a CPU the process may not use is refused before anything is written.
+TEST(BenchCommand, CpuPinsTheStageToOneCpu) {
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2) GTEST_SKIP() << "pinning needs two CPUs";
+  testing::TempDir dir;
+  const std::string out = dir.str() + "/out", json = dir.str() + "/report.json";
+  const std::string taxi = (testing::source_dir() / "examples" / "taxi.yaml").string();
+  ASSERT_EQ(run({"bench", taxi, "--measure", "throughput", "--runs", "1", "--requests", "2000",
+                 "--trees", "10", "--depth", "3", "--train-rows", "1000", "--cpu", "1",
+                 "--dir", dir.str(), "--json", json},
+                out, 300),
+            0)
+      << slurp(out);
+  EXPECT_NE(slurp(out).find("each stage on CPU 1 alone"), std::string::npos) << slurp(out);
+  auto r = nlohmann::json::parse(slurp(json));
+  EXPECT_EQ(r["settings"]["cpu"], 1);
+  ASSERT_EQ(r["runs"]["throughput"].size(), 1u);
+  EXPECT_EQ(r["runs"]["throughput"][0]["cpus"], "1");
+
+  EXPECT_EQ(run({"bench", taxi, "--cpu", "4096", "--dir", dir.str() + "/b"}, out, 30), 2);
+  EXPECT_NE(slurp(out).find("--cpu: 4096 is not one of the CPUs"), std::string::npos) << slurp(out);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "b")) << "bench wrote before failing";
 }
 
 TEST(BenchCommand, BadOptionIsAUsageError) {
