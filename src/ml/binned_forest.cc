@@ -27,6 +27,9 @@ constexpr size_t kSegmentCuts = 254;  // conditions one column tells apart: bins
 constexpr size_t kTopLevels = 7;      // levels in TreeTables::column_top
 constexpr size_t kSearchCuts = 256;   // conditions search_bin() handles: 16 chunks of 16
 constexpr uint32_t kNoSearch = 0xffffffff;
+// A block's column c: 64 bins (one per row) at c * kColumnStride, then 64 copies of c, so that
+// finding the rows that read c and loading their bins take one address.
+constexpr size_t kColumnStride = 128;
 
 }  // namespace
 
@@ -177,7 +180,8 @@ std::shared_ptr<const BinnedForest> BinnedForest::build(const ForestSpec& spec,
           tables.threshold_last[j] = threshold[d][j];
         }
       }
-      b.level_columns_.insert(b.level_columns_.end(), distinct.begin(), distinct.end());
+      for (uint8_t c : distinct)
+        b.level_columns_.push_back(static_cast<uint16_t>(c * kColumnStride));
       b.level_begin_.push_back(static_cast<uint32_t>(b.level_columns_.size()));
     }
   }
@@ -186,7 +190,7 @@ std::shared_ptr<const BinnedForest> BinnedForest::build(const ForestSpec& spec,
 
 size_t BinnedForest::bytes() const {
   return (cuts_.size() + search_.size()) * sizeof(float) + trees_.size() * sizeof(TreeTables) +
-         level_columns_.size() + level_begin_.size() * sizeof(uint32_t);
+         level_columns_.size() * sizeof(uint16_t) + level_begin_.size() * sizeof(uint32_t);
 }
 
 #ifdef FLOWCAST_BINNED_AVX512
@@ -199,7 +203,7 @@ namespace {
 struct BinnedTrees {
   const BinnedForest::TreeTables* trees;
   size_t count;
-  const uint8_t* level_columns;
+  const uint16_t* level_columns;
   const uint32_t* level_begin;
 };
 
@@ -243,7 +247,8 @@ inline size_t scalar_bin(const float* c, uint8_t steps, float x) {
 FLOWCAST_AVX512_TARGET void bin_block(const BinnedCuts& b, const float* rows, size_t count,
                                       size_t n_cols, uint8_t* columns) {
   constexpr size_t kRows = BinnedForest::kBlockRows;
-  if (count < kRows) std::memset(columns, 0, b.columns * kRows);
+  if (count < kRows)
+    for (size_t c = 0; c < b.columns; ++c) std::memset(columns + c * kColumnStride, 0, kRows);
   for (size_t r = 0; r < count; ++r) {
     const float* x = rows + r * n_cols;
     for (size_t f = 0; f < b.features; ++f) {
@@ -254,10 +259,10 @@ FLOWCAST_AVX512_TARGET void bin_block(const BinnedCuts& b, const float* rows, si
         full = b.search_begin[f] != kNoSearch
                    ? search_bin(b.search + b.search_begin[f], v)
                    : scalar_bin(b.cuts + b.cut_begin[f], b.cut_steps[f], v);
-      uint8_t* column = columns + size_t{b.column_begin[f]} * kRows + r;
+      uint8_t* column = columns + size_t{b.column_begin[f]} * kColumnStride + r;
       // Segment s tells apart conditions 254s .. 254s + 253: its bin is the full bin less 254s,
       // within 0..254; a missing value is 255.
-      for (size_t s = 0, n = b.segments[f]; s < n; ++s, column += kRows) {
+      for (size_t s = 0, n = b.segments[f]; s < n; ++s, column += kColumnStride) {
         const size_t below = s * kSegmentCuts;
         const auto bin =
             static_cast<uint8_t>(full <= below ? 0 : std::min(full - below, kSegmentCuts));
@@ -291,26 +296,17 @@ FLOWCAST_AVX512_INLINE __m512 lookup_leaves(const float* leaf, __m512i idx) {
     return pick_leaves<0, (D <= 5 ? 1 : 1 << (D - 5))>(leaf, idx);
 }
 
-// 64 copies of each column number, so that a compare with one is a single instruction.
-struct Splats {
-  alignas(64) uint8_t bytes[kMaxColumns][64];
-  constexpr Splats() : bytes{} {
-    for (size_t c = 0; c < kMaxColumns; ++c)
-      for (size_t i = 0; i < 64; ++i) bytes[c][i] = static_cast<uint8_t>(c);
-  }
-};
-constexpr Splats kSplats;
-
-// The bins of the rows whose node reads column `c`, 0 for the others.
-FLOWCAST_AVX512_INLINE __m512i bins_of(__m512i column, uint8_t c, const uint8_t* columns) {
-  const __mmask64 reads = _mm512_cmpeq_epi8_mask(column, _mm512_load_si512(kSplats.bytes[c]));
-  return _mm512_maskz_loadu_epi8(reads, columns + size_t{c} * 64);
+// The bins of the rows whose node reads the column at `offset`, 0 for the others.
+FLOWCAST_AVX512_INLINE __m512i bins_of(__m512i column, uint16_t offset, const uint8_t* columns) {
+  const uint8_t* at = columns + offset;
+  const __mmask64 reads = _mm512_cmpeq_epi8_mask(column, _mm512_load_si512(at + 64));
+  return _mm512_maskz_loadu_epi8(reads, at);
 }
 
 // One level of one tree for the block: looks up each row's node, takes its bin and steps j.
 // (Plain functions rather than lambdas: a lambda does not inherit its caller's target.)
 template <int d>
-FLOWCAST_AVX512_INLINE __m512i step_level(const BinnedForest::TreeTables& tt, const uint8_t* cols,
+FLOWCAST_AVX512_INLINE __m512i step_level(const BinnedForest::TreeTables& tt, const uint16_t* cols,
                                           uint32_t n, const uint8_t* columns, __m512i j) {
   __m512i threshold, column;
   if constexpr (d < 6) {
@@ -337,7 +333,7 @@ FLOWCAST_AVX512_INLINE __m512i step_level(const BinnedForest::TreeTables& tt, co
   // four independent chains, so that the loads overlap rather than wait on each other.
   __m512i bins;
   if (n == 1) {
-    bins = _mm512_load_si512(columns + size_t{cols[0]} * 64);
+    bins = _mm512_load_si512(columns + cols[0]);
   } else {
     __m512i a = bins_of(column, cols[0], columns), b = bins_of(column, cols[1], columns);
     __m512i c = _mm512_setzero_si512(), e = _mm512_setzero_si512();
@@ -365,7 +361,7 @@ FLOWCAST_AVX512_INLINE __m512i step_level(const BinnedForest::TreeTables& tt, co
 template <int d, int D>
 FLOWCAST_AVX512_INLINE void walk_two(const BinnedForest::TreeTables& t0,
                                      const BinnedForest::TreeTables& t1,
-                                     const uint8_t* level_columns, const uint32_t* r0,
+                                     const uint16_t* level_columns, const uint32_t* r0,
                                      const uint32_t* r1, const uint8_t* columns, __m512i& j0,
                                      __m512i& j1) {
   if constexpr (d < D) {
@@ -377,7 +373,7 @@ FLOWCAST_AVX512_INLINE void walk_two(const BinnedForest::TreeTables& t0,
 
 template <int d, int D>
 FLOWCAST_AVX512_INLINE void walk_one(const BinnedForest::TreeTables& t0,
-                                     const uint8_t* level_columns, const uint32_t* r0,
+                                     const uint16_t* level_columns, const uint32_t* r0,
                                      const uint8_t* columns, __m512i& j0) {
   if constexpr (d < D) {
     j0 = step_level<d>(t0, level_columns + r0[d], r0[d + 1] - r0[d], columns, j0);
@@ -406,7 +402,7 @@ FLOWCAST_AVX512_TARGET void score_binned_block(const BinnedTrees& forest, const 
                                                float* out) {
   __m512 acc[4];
   for (int q = 0; q < 4; ++q) acc[q] = _mm512_loadu_ps(out + 16 * q);
-  const uint8_t* level_columns = forest.level_columns;
+  const uint16_t* level_columns = forest.level_columns;
   const uint32_t* level_begin = forest.level_begin;
   size_t t = 0;
   for (; t + 2 <= forest.count; t += 2) {
@@ -430,7 +426,9 @@ FLOWCAST_AVX512_TARGET void score_binned_block(const BinnedTrees& forest, const 
 }  // namespace
 
 void BinnedForest::margins(const float* rows, size_t n_rows, size_t n_cols, float* out) const {
-  alignas(64) uint8_t columns[kMaxColumns * kBlockRows];
+  alignas(64) uint8_t columns[kMaxColumns * kColumnStride];
+  for (size_t c = 0; c < columns_; ++c)
+    std::memset(columns + c * kColumnStride + kBlockRows, static_cast<int>(c), kBlockRows);
   alignas(64) float block[kBlockRows];
   using Kernel = void (*)(const BinnedTrees&, const uint8_t*, float*);
   static constexpr Kernel kKernels[kMaxDepth + 1] = {

@@ -95,7 +95,7 @@ class BinnedForest {
   std::vector<TreeTables> trees_;
   // The distinct columns level d of tree t reads: level_columns_[level_begin_[t * D + d] ...
   // level_begin_[t * D + d + 1]), the first also standing in for the padding nodes.
-  std::vector<uint8_t> level_columns_;
+  std::vector<uint16_t> level_columns_;  // each column's offset in a block (binned_forest.cc)
   std::vector<uint32_t> level_begin_;
 };
 
