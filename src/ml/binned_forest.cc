@@ -11,8 +11,9 @@
 #include <immintrin.h>
 #define FLOWCAST_BINNED_AVX512 1
 // GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*(), which
-// -Wmaybe-uninitialized reports when they are inlined (a known false positive).
+// -W(maybe-)uninitialized reports when they are inlined (a known false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 namespace flowcast::ml {
@@ -143,7 +144,12 @@ std::shared_ptr<const BinnedForest> BinnedForest::build(const ForestSpec& spec,
         // The leaf's output fills every bottom place below it; the nodes between stay unset and
         // become "always right" below.
         const size_t span = size_t{1} << (depth - p.level);
-        std::fill_n(tables.leaf + p.j * span, span, spec.leaf_output(t, n));
+        const float value = spec.leaf_output(t, n);
+        uint32_t bits;
+        std::memcpy(&bits, &value, sizeof bits);
+        for (size_t plane = 0; plane < 4; ++plane)
+          std::fill_n(tables.leaf_bytes[plane] + p.j * span, span,
+                      static_cast<uint8_t>(bits >> (8 * plane)));
         continue;
       }
       const uint32_t f = t.feature[n];
@@ -272,30 +278,6 @@ FLOWCAST_AVX512_TARGET void bin_block(const BinnedCuts& b, const float* rows, si
   }
 }
 
-// The leaf values of the places in idx (16 lanes of 32 bits), from the kCount * 32 leaves starting
-// at leaf + 32 * kFirst: one VPERMT2PS per 32 leaves, then a choice by the index's higher bits.
-template <int kFirst, int kCount>
-FLOWCAST_AVX512_INLINE __m512 pick_leaves(const float* leaf, __m512i idx) {
-  if constexpr (kCount == 1) {
-    return _mm512_permutex2var_ps(_mm512_load_ps(leaf + 32 * kFirst), idx,
-                                  _mm512_load_ps(leaf + 32 * kFirst + 16));
-  } else {
-    constexpr int kHalf = kCount / 2;
-    const __mmask16 high = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(32 * kHalf));
-    return _mm512_mask_blend_ps(high, pick_leaves<kFirst, kHalf>(leaf, idx),
-                                pick_leaves<kFirst + kHalf, kHalf>(leaf, idx));
-  }
-}
-
-// The leaf values of the places in idx (each < 2^D).
-template <int D>
-FLOWCAST_AVX512_INLINE __m512 lookup_leaves(const float* leaf, __m512i idx) {
-  if constexpr (D <= 4)
-    return _mm512_permutexvar_ps(idx, _mm512_load_ps(leaf));
-  else
-    return pick_leaves<0, (D <= 5 ? 1 : 1 << (D - 5))>(leaf, idx);
-}
-
 // The bins of the rows whose node reads the column at `offset`, 0 for the others.
 FLOWCAST_AVX512_INLINE __m512i bins_of(__m512i column, uint16_t offset, const uint8_t* columns) {
   const uint8_t* at = columns + offset;
@@ -381,18 +363,45 @@ FLOWCAST_AVX512_INLINE void walk_one(const BinnedForest::TreeTables& t0,
   }
 }
 
-// acc[q] += the leaves at the places in bytes 16q..16q+15 of j, for q = 0..3: float addition
-// tree by tree, in XGBoost's order.
-template <int D>
-FLOWCAST_AVX512_INLINE void add_leaves(__m512* acc, const float* leaf, __m512i j) {
-  acc[0] = _mm512_add_ps(
-      acc[0], lookup_leaves<D>(leaf, _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(j, 0))));
-  acc[1] = _mm512_add_ps(
-      acc[1], lookup_leaves<D>(leaf, _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(j, 1))));
-  acc[2] = _mm512_add_ps(
-      acc[2], lookup_leaves<D>(leaf, _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(j, 2))));
-  acc[3] = _mm512_add_ps(
-      acc[3], lookup_leaves<D>(leaf, _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(j, 3))));
+// Adds each row's leaf, at its place in j, to the accumulators. A leaf's float is looked up as
+// four bytes, one plane of 256 bytes each: two VPERMT2B (128 entries each) and a blend on the
+// place's top bit per plane, for all 64 rows at once; the four planes are then interleaved back
+// into floats (VPUNPCK), which leaves rows in the order acc_rows() describes.
+FLOWCAST_AVX512_INLINE void add_leaves(__m512* acc, const BinnedForest::TreeTables& tt, __m512i j) {
+  const __mmask64 upper = _mm512_movepi8_mask(j);
+  __m512i plane[4];
+  for (int k = 0; k < 4; ++k) {
+    const uint8_t* p = tt.leaf_bytes[k];
+    const __m512i lower_half =
+        _mm512_permutex2var_epi8(_mm512_load_si512(p), j, _mm512_load_si512(p + 64));
+    const __m512i upper_half =
+        _mm512_permutex2var_epi8(_mm512_load_si512(p + 128), j, _mm512_load_si512(p + 192));
+    plane[k] = _mm512_mask_blend_epi8(upper, lower_half, upper_half);
+  }
+  const __m512i low01 = _mm512_unpacklo_epi8(plane[0], plane[1]);
+  const __m512i high01 = _mm512_unpackhi_epi8(plane[0], plane[1]);
+  const __m512i low23 = _mm512_unpacklo_epi8(plane[2], plane[3]);
+  const __m512i high23 = _mm512_unpackhi_epi8(plane[2], plane[3]);
+  acc[0] = _mm512_add_ps(acc[0], _mm512_castsi512_ps(_mm512_unpacklo_epi16(low01, low23)));
+  acc[1] = _mm512_add_ps(acc[1], _mm512_castsi512_ps(_mm512_unpackhi_epi16(low01, low23)));
+  acc[2] = _mm512_add_ps(acc[2], _mm512_castsi512_ps(_mm512_unpacklo_epi16(high01, high23)));
+  acc[3] = _mm512_add_ps(acc[3], _mm512_castsi512_ps(_mm512_unpackhi_epi16(high01, high23)));
+}
+
+// The unpacking keeps each 128-bit lane apart: lane L of acc[m] holds rows 16L + 4m .. 16L + 4m
+// + 3.
+FLOWCAST_AVX512_INLINE __m512 load_acc_rows(const float* out, int m) {
+  __m512 v = _mm512_castps128_ps512(_mm_loadu_ps(out + 4 * m));
+  v = _mm512_insertf32x4(v, _mm_loadu_ps(out + 16 + 4 * m), 1);
+  v = _mm512_insertf32x4(v, _mm_loadu_ps(out + 32 + 4 * m), 2);
+  return _mm512_insertf32x4(v, _mm_loadu_ps(out + 48 + 4 * m), 3);
+}
+
+FLOWCAST_AVX512_INLINE void store_acc_rows(float* out, int m, __m512 v) {
+  _mm_storeu_ps(out + 4 * m, _mm512_extractf32x4_ps(v, 0));
+  _mm_storeu_ps(out + 16 + 4 * m, _mm512_extractf32x4_ps(v, 1));
+  _mm_storeu_ps(out + 32 + 4 * m, _mm512_extractf32x4_ps(v, 2));
+  _mm_storeu_ps(out + 48 + 4 * m, _mm512_extractf32x4_ps(v, 3));
 }
 
 // Adds every tree's output to out[0..64) (which holds the base margin), for the block of rows
@@ -400,8 +409,8 @@ FLOWCAST_AVX512_INLINE void add_leaves(__m512* acc, const float* leaf, __m512i j
 template <int D>
 FLOWCAST_AVX512_TARGET void score_binned_block(const BinnedTrees& forest, const uint8_t* columns,
                                                float* out) {
-  __m512 acc[4];
-  for (int q = 0; q < 4; ++q) acc[q] = _mm512_loadu_ps(out + 16 * q);
+  __m512 acc[4] = {load_acc_rows(out, 0), load_acc_rows(out, 1), load_acc_rows(out, 2),
+                   load_acc_rows(out, 3)};
   const uint16_t* level_columns = forest.level_columns;
   const uint32_t* level_begin = forest.level_begin;
   size_t t = 0;
@@ -411,16 +420,19 @@ FLOWCAST_AVX512_TARGET void score_binned_block(const BinnedTrees& forest, const 
     __m512i j0 = _mm512_setzero_si512(), j1 = _mm512_setzero_si512();
     walk_two<0, D>(t0, t1, level_columns, level_begin + t * D, level_begin + (t + 1) * D, columns,
                    j0, j1);
-    add_leaves<D>(acc, t0.leaf, j0);
-    add_leaves<D>(acc, t1.leaf, j1);
+    add_leaves(acc, t0, j0);
+    add_leaves(acc, t1, j1);
   }
   if (t < forest.count) {
     const BinnedForest::TreeTables& t0 = forest.trees[t];
     __m512i j0 = _mm512_setzero_si512();
     walk_one<0, D>(t0, level_columns, level_begin + t * D, columns, j0);
-    add_leaves<D>(acc, t0.leaf, j0);
+    add_leaves(acc, t0, j0);
   }
-  for (int q = 0; q < 4; ++q) _mm512_storeu_ps(out + 16 * q, acc[q]);
+  store_acc_rows(out, 0, acc[0]);
+  store_acc_rows(out, 1, acc[1]);
+  store_acc_rows(out, 2, acc[2]);
+  store_acc_rows(out, 3, acc[3]);
 }
 
 }  // namespace
