@@ -27,7 +27,6 @@ constexpr uint8_t kDefaultLeft = 0x80;
 constexpr size_t kSegmentCuts = 254;  // conditions one column tells apart: bins 0..254
 constexpr size_t kTopLevels = 7;      // levels in TreeTables::column_top
 constexpr size_t kSearchCuts = 256;   // conditions search_bin() handles: 16 chunks of 16
-constexpr uint32_t kNoSearch = 0xffffffff;
 // A block's column c: 64 bins (one per row) at c * kColumnStride, then 64 copies of c, so that
 // finding the rows that read c and loading their bins take one address.
 constexpr size_t kColumnStride = 128;
@@ -78,45 +77,50 @@ std::shared_ptr<const BinnedForest> BinnedForest::build(const ForestSpec& spec,
       if (t.left[n] != -1) cuts[t.feature[n]].push_back(t.value[n]);
   auto forest = std::make_shared<BinnedForest>();
   BinnedForest& b = *forest;
-  b.features_ = features;
-  b.depth_ = depth;
-  b.base_margin_ = spec.base_margin;
+  // Only the features some split reads get bins and columns: a value no node looks at is never
+  // turned into a bin.
+  std::vector<uint16_t> column_of(features, 0);
   size_t columns = 0;
   for (size_t f = 0; f < features; ++f) {
     std::vector<float>& c = cuts[f];
+    if (c.empty()) continue;
     std::sort(c.begin(), c.end());
     // -0 and +0 compare equal, and so send every value the same way: one cut.
     c.erase(std::unique(c.begin(), c.end()), c.end());
-    uint8_t steps = 0;
-    while ((size_t{1} << steps) < c.size() + 1) ++steps;
-    b.cut_begin_.push_back(static_cast<uint32_t>(b.cuts_.size()));
-    b.cut_steps_.push_back(steps);
-    b.cuts_.insert(b.cuts_.end(), c.begin(), c.end());
-    b.cuts_.resize(b.cuts_.size() + (size_t{1} << steps) - c.size(),
-                   std::numeric_limits<float>::quiet_NaN());
+    Feature feature;
+    feature.index = static_cast<uint32_t>(f);
     if (c.size() <= kSearchCuts) {
       // The last condition of each whole chunk of 16, then the chunks, one more than there are
       // whole ones; NaN pads both.
       const size_t whole = c.size() / 16;
-      b.search_begin_.push_back(static_cast<uint32_t>(b.search_.size()));
+      feature.search_begin = static_cast<uint32_t>(b.search_.size());
       const size_t first = b.search_.size();
       b.search_.resize(first + 16 + 16 * (whole + 1), std::numeric_limits<float>::quiet_NaN());
       for (size_t i = 0; i < whole; ++i) b.search_[first + i] = c[16 * i + 15];
       std::copy(c.begin(), c.end(), b.search_.begin() + long(first + 16));
     } else {
-      b.search_begin_.push_back(kNoSearch);
+      // Sorted and padded with NaN to a power of two, for a branch-free binary search.
+      while ((size_t{1} << feature.cut_steps) < c.size() + 1) ++feature.cut_steps;
+      feature.cut_begin = static_cast<uint32_t>(b.cuts_.size());
+      b.cuts_.insert(b.cuts_.end(), c.begin(), c.end());
+      b.cuts_.resize(b.cuts_.size() + (size_t{1} << feature.cut_steps) - c.size(),
+                     std::numeric_limits<float>::quiet_NaN());
     }
-    const size_t segments = std::max<size_t>(1, (c.size() + kSegmentCuts - 1) / kSegmentCuts);
-    b.column_begin_.push_back(static_cast<uint16_t>(std::min(columns, kMaxColumns)));
-    b.segments_.push_back(static_cast<uint16_t>(std::min(segments, kMaxColumns)));
+    const size_t segments = (c.size() + kSegmentCuts - 1) / kSegmentCuts;
+    feature.column_begin = static_cast<uint16_t>(std::min(columns, kMaxColumns));
+    feature.segments = static_cast<uint16_t>(std::min(segments, kMaxColumns));
+    column_of[f] = feature.column_begin;
+    b.used_.push_back(feature);
     columns += segments;
   }
   if (columns > kMaxColumns)
     return fail(std::to_string(columns) +
-                " columns of bins (one per feature and 254 split conditions; the binned layout "
-                "holds " +
+                " columns of bins (one per run of 254 conditions of each feature a split reads; "
+                "the binned layout holds " +
                 std::to_string(kMaxColumns) + ")");
   b.columns_ = columns;
+  b.depth_ = depth;
+  b.base_margin_ = spec.base_margin;
 
   b.trees_.resize(spec.trees.size());
   b.level_begin_.push_back(0);
@@ -159,7 +163,7 @@ std::shared_ptr<const BinnedForest> BinnedForest::build(const ForestSpec& spec,
       const size_t segment = k / kSegmentCuts;
       const bool left = t.default_left[n] != 0;
       column[p.level][p.j] =
-          static_cast<uint8_t>((b.column_begin_[f] + segment) | (left ? kDefaultLeft : 0));
+          static_cast<uint8_t>((column_of[f] + segment) | (left ? kDefaultLeft : 0));
       // A default-left node compares bin + 1 (mod 256), so its threshold is one more.
       threshold[p.level][p.j] = static_cast<uint8_t>(k - segment * kSegmentCuts + 1 + left);
       stack.push_back({t.left[n], p.level + 1, 2 * p.j});
@@ -217,15 +221,11 @@ struct BinnedTrees {
 
 // What the binning reads of a BinnedForest.
 struct BinnedCuts {
-  size_t features;
+  const BinnedForest::Feature* used;
+  size_t count;
   size_t columns;
-  const uint32_t* search_begin;
   const float* search;
-  const uint32_t* cut_begin;
   const float* cuts;
-  const uint8_t* cut_steps;
-  const uint16_t* column_begin;
-  const uint16_t* segments;
 };
 
 // bin(x) for a feature of up to 256 conditions: how many of the 16 chunks of 16 sorted
@@ -257,18 +257,19 @@ FLOWCAST_AVX512_TARGET void bin_block(const BinnedCuts& b, const float* rows, si
     for (size_t c = 0; c < b.columns; ++c) std::memset(columns + c * kColumnStride, 0, kRows);
   for (size_t r = 0; r < count; ++r) {
     const float* x = rows + r * n_cols;
-    for (size_t f = 0; f < b.features; ++f) {
-      const float v = x[f];
+    for (size_t i = 0; i < b.count; ++i) {
+      const BinnedForest::Feature& f = b.used[i];
+      const float v = x[f.index];
       const bool missing = std::isnan(v);
       size_t full = 0;
       if (!missing)
-        full = b.search_begin[f] != kNoSearch
-                   ? search_bin(b.search + b.search_begin[f], v)
-                   : scalar_bin(b.cuts + b.cut_begin[f], b.cut_steps[f], v);
-      uint8_t* column = columns + size_t{b.column_begin[f]} * kColumnStride + r;
+        full = f.search_begin != BinnedForest::Feature::kNoSearch
+                   ? search_bin(b.search + f.search_begin, v)
+                   : scalar_bin(b.cuts + f.cut_begin, f.cut_steps, v);
+      uint8_t* column = columns + size_t{f.column_begin} * kColumnStride + r;
       // Segment s tells apart conditions 254s .. 254s + 253: its bin is the full bin less 254s,
       // within 0..254; a missing value is 255.
-      for (size_t s = 0, n = b.segments[f]; s < n; ++s, column += kColumnStride) {
+      for (size_t s = 0; s < f.segments; ++s, column += kColumnStride) {
         const size_t below = s * kSegmentCuts;
         const auto bin =
             static_cast<uint8_t>(full <= below ? 0 : std::min(full - below, kSegmentCuts));
@@ -449,9 +450,7 @@ void BinnedForest::margins(const float* rows, size_t n_rows, size_t n_cols, floa
       score_binned_block<6>, score_binned_block<7>, score_binned_block<8>};
   const Kernel kernel = kKernels[depth_];
   const BinnedTrees trees{trees_.data(), trees_.size(), level_columns_.data(), level_begin_.data()};
-  const BinnedCuts cuts{features_,         columns_,     search_begin_.data(), search_.data(),
-                        cut_begin_.data(), cuts_.data(), cut_steps_.data(),    column_begin_.data(),
-                        segments_.data()};
+  const BinnedCuts cuts{used_.data(), used_.size(), columns_, search_.data(), cuts_.data()};
   for (size_t start = 0; start < n_rows; start += kBlockRows) {
     const size_t count = std::min(kBlockRows, n_rows - start);
     bin_block(cuts, rows + start * n_cols, count, n_cols, columns);

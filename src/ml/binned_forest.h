@@ -52,7 +52,8 @@ class BinnedForest {
   static constexpr size_t kBlockRows = 64;
 
   // The layout of `spec`, or null with the reason in *why_not: deeper than 8 levels, or more
-  // than 127 columns of bins (one per feature and run of 254 distinct conditions).
+  // than 127 columns of bins (one per run of 254 distinct conditions of each feature a split
+  // reads; a feature no split reads takes none).
   // REQUIRES: `spec` passed a reader's checks (finite conditions and leaves).
   static std::shared_ptr<const BinnedForest> build(const ForestSpec& spec, std::string* why_not);
 
@@ -67,6 +68,17 @@ class BinnedForest {
   size_t depth() const { return depth_; }
   size_t bytes() const;
 
+  // A feature some split reads: where its bins are found and written.
+  struct Feature {
+    static constexpr uint32_t kNoSearch = 0xffffffff;
+    uint32_t index = 0;                 // in a row
+    uint32_t search_begin = kNoSearch;  // in search_, for up to 256 conditions
+    uint32_t cut_begin = 0;             // in cuts_, for more
+    uint8_t cut_steps = 0;
+    uint16_t column_begin = 0;  // its first column: one per run of 254 conditions
+    uint16_t segments = 0;
+  };
+
   // One tree's nodes and leaves, laid out for the lookups above.
   struct alignas(64) TreeTables {
     uint8_t column_top[128];     // levels 0-6 in heap order: level d, place j at 2^d - 1 + j
@@ -78,21 +90,14 @@ class BinnedForest {
   };
 
  private:
-  size_t features_ = 0;
   size_t depth_ = 0;
   float base_margin_ = 0;
   // How a value's bin is found (binned_forest.cc): for a feature of up to 256 conditions, two
-  // vector compares over search_[search_begin_[f]...]; for more, a binary search of its
-  // conditions at cuts_[cut_begin_[f]], padded with NaN to 2^cut_steps_[f] entries.
-  std::vector<uint32_t> search_begin_;
+  // vector compares over search_[search_begin...]; for more, a binary search of its conditions
+  // at cuts_[cut_begin...], padded with NaN to 2^cut_steps entries.
   std::vector<float> search_;
   std::vector<float> cuts_;
-  std::vector<uint32_t> cut_begin_;
-  std::vector<uint8_t> cut_steps_;
-  // Feature f's columns start at column_begin_[f], one for each of its segments_[f] runs of 254
-  // conditions.
-  std::vector<uint16_t> column_begin_;
-  std::vector<uint16_t> segments_;
+  std::vector<Feature> used_;  // the features some split reads, in feature order
   size_t columns_ = 0;
   std::vector<TreeTables> trees_;
   // The distinct columns level d of tree t reads: level_columns_[level_begin_[t * D + d] ...

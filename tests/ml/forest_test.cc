@@ -579,12 +579,31 @@ TEST_F(BinnedKernel, AgreesOnFeaturesWithManyConditions) {
   expect_kernels_agree(random_forest(8, 8, 3, 300, {257, 600, 1000}), "257 to 1000");
 }
 
-// Columns are numbered in 7 bits, 0x7f excepted: 127 features fit (one column each), 128 do not.
+// Columns are numbered in 7 bits, 0x7f excepted: 127 features that splits read fit (one column
+// each), 128 do not.
+RandomForest reading_every_feature(uint64_t seed, size_t features) {
+  RandomForest r = random_forest(seed, 6, features, features, {5});
+  for (uint32_t f = 0; f < features; ++f) {
+    r.spec.trees[f].feature[0] = f;
+    r.spec.trees[f].value[0] = r.conditions[f][0];
+  }
+  return r;
+}
+
 TEST_F(BinnedKernel, HoldsUpTo127ColumnsAndSaysWhyNotBeyond) {
-  expect_kernels_agree(random_forest(9, 6, 127, 200, {5}), "127 features");
-  const CompiledForest forest = CompiledForest::compile(random_forest(10, 6, 128, 200, {5}).spec);
+  expect_kernels_agree(reading_every_feature(9, 127), "127 features");
+  const CompiledForest forest = CompiledForest::compile(reading_every_feature(10, 128).spec);
   EXPECT_STREQ(forest.kernel(), "portable");
   EXPECT_NE(forest.kernel_note().find("128 columns"), std::string::npos) << forest.kernel_note();
+}
+
+// A feature no split reads takes no column and is never binned: a model over 300 features whose
+// trees read 20 of them fits.
+TEST_F(BinnedKernel, FeaturesNoSplitReadsTakeNoColumn) {
+  RandomForest r = random_forest(13, 8, 20, 100, {30, 300});
+  r.spec.num_features = 300;
+  r.conditions.resize(300, std::vector<float>{1.0f});
+  expect_kernels_agree(r, "20 of 300 features read");
 }
 
 TEST_F(BinnedKernel, DeeperTreesTakeThePortableKernel) {
