@@ -144,27 +144,26 @@ double ChildProcess::cpu_seconds() const {
   return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
 }
 
-int64_t ChildProcess::peak_rss_bytes() const {
-  if (pid_ <= 0 || exited_) return -1;
+std::optional<std::string> ChildProcess::status_field(const char* name) const {
+  if (pid_ <= 0 || exited_) return std::nullopt;
   std::istringstream in(read_file("/proc/" + std::to_string(pid_) + "/status"));
+  const std::string prefix = std::string(name) + ":";
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // kB
+    if (line.rfind(prefix, 0) != 0) continue;
+    const size_t start = line.find_first_not_of(" \t", prefix.size());
+    return start == std::string::npos ? std::string() : line.substr(start);
   }
-  return -1;
+  return std::nullopt;
+}
+
+int64_t ChildProcess::peak_rss_bytes() const {
+  const auto kb = status_field("VmHWM");  // "1234 kB"
+  return kb ? std::stoll(*kb) * 1024 : -1;
 }
 
 std::string ChildProcess::allowed_cpus() const {
-  if (pid_ <= 0 || exited_) return "";
-  std::istringstream in(read_file("/proc/" + std::to_string(pid_) + "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("Cpus_allowed_list:", 0) == 0) {
-      const size_t start = line.find_first_not_of(" \t", 18);
-      return start == std::string::npos ? "" : line.substr(start);
-    }
-  }
-  return "";
+  return status_field("Cpus_allowed_list").value_or("");
 }
 
 std::string describe_machine() {

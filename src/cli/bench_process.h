@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,8 @@ class ChildProcess {
 
  private:
   explicit ChildProcess(pid_t pid) : pid_(pid) {}
+  // The value of `name` in /proc/PID/status, leading blanks removed; nothing once it has exited.
+  std::optional<std::string> status_field(const char* name) const;
   pid_t pid_ = -1;
   bool exited_ = false;
   int exit_code_ = -1;
