@@ -4,13 +4,20 @@
 // dashboard and evaluate) without waiting for the store, and on two cores the store's work no
 // longer adds to the stage's time per batch.
 //
-// Guarantees: batches commit one at a time, in order; each with its offsets in one transaction,
-// as SinkBatch says; a transient failure is retried (retry_transient, capped backoff) before the
+// Guarantees: batches commit in order, each with its offsets in one transaction, as SinkBatch
+// says; a transient failure is retried (retry_transient, capped backoff) before the
 // next batch is tried, so no later batch's offsets can pass an uncommitted one. A permanent
 // failure stops the worker: it commits nothing more, and submit() and drain() return the failure.
 // Batches handed over but not committed when the process dies are not lost: the stage publishes
 // before it hands over, and a restart resumes from the offsets the store holds, so it scores them
 // again (the store's rows are idempotent).
+//
+// Group commit (CommitGrouping::together): an idle worker that is handed a batch waits up to
+// `linger_ms` for the queue to fill (no longer once drain() or the destructor asks), then commits
+// every waiting batch it may group (can_group) in one transaction. A store writes whole pages, and
+// a batch of random keys dirties about a page per row, so one transaction for several batches
+// writes fewer pages per row and runs fewer commits. The cost is that a batch is in the store up
+// to `linger_ms` later; it is on the bus before it is handed over either way.
 //
 // Thread-safety: submit(), spare() and drain() are for the stage's thread; `on_committed` runs on
 // the worker's thread. No exception leaves the worker's thread: one thrown by the store becomes
@@ -33,12 +40,30 @@
 
 namespace flowcast::stages {
 
+// How a CommitWorker groups waiting batches (see group commit above).
+struct CommitGrouping {
+  bool together = false;  // commit waiting batches in one transaction
+  int64_t linger_ms = 20;
+};
+
 class CommitWorker {
  public:
+  // True when `later`, committed in one transaction after `first`, stores exactly what the two
+  // committed one after the other would. So it is for prediction and metric rows (appended in
+  // order: the store keeps the first prediction of a key and version either way) and offsets
+  // (the later batch's supersede), within one consumer group. Batches with records or
+  // evaluations never group: a store applies a batch's requests, outcomes and observations
+  // table by table, not in arrival order, and reports evaluations per batch.
+  static bool can_group(const store::SinkBatch& first, const store::SinkBatch& later);
+  // Moves `later`'s rows and offsets into `into` (can_group must hold); `later` is left empty,
+  // its vectors' capacity kept.
+  static void group_into(store::SinkBatch& into, store::SinkBatch& later);
+
   struct Hooks {
     // Every failed attempt, transient or not (for the stage's status).
     std::function<void(const Status&)> on_failure;
-    // After each commit, with the batch and the transaction's duration.
+    // After each commit, with the batch (batches grouped in one transaction: their rows and the
+    // last one's offsets) and the transaction's duration.
     std::function<void(const store::SinkBatch&, int64_t commit_ns)> on_committed;
   };
 
@@ -46,8 +71,10 @@ class CommitWorker {
   // `max_waiting` batches may wait behind the one being committed before submit() blocks; with
   // 0, submit() returns once the worker has taken the batch, so at most two batches exist (one
   // committing, one being filled).
+  // Grouping together, up to `max_waiting` batches commit in one transaction.
   CommitWorker(std::string stage, store::Store& store, const DatasetSpec& dataset,
-               std::stop_token stop, Hooks hooks, size_t max_waiting = 1);
+               std::stop_token stop, Hooks hooks, size_t max_waiting = 1,
+               CommitGrouping grouping = {});
   // Commits what was handed over (one attempt each once stop is requested), then joins.
   ~CommitWorker();
   CommitWorker(const CommitWorker&) = delete;
@@ -73,6 +100,7 @@ class CommitWorker {
   const std::stop_token stop_;
   const Hooks hooks_;
   const size_t max_waiting_;
+  const CommitGrouping grouping_;
 
   std::mutex mu_;
   std::condition_variable changed_;
@@ -80,6 +108,7 @@ class CommitWorker {
   std::vector<store::SinkBatch> spares_;  // guarded by mu_
   bool committing_ = false;               // guarded by mu_: the worker holds a batch
   bool closing_ = false;                  // guarded by mu_
+  int draining_ = 0;                      // guarded by mu_: drain() calls waiting
   Status failure_;                        // guarded by mu_
   std::thread thread_;                    // last: started when everything above exists
 };

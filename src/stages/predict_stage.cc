@@ -106,12 +106,17 @@ Status PredictStage::run(std::stop_token stop) {
   // informational commit, which only this thread may make.
   CommitTimes commit_times;
   BusOffsetCopy bus_copy;
+  // Group commit: batches that wait while one commits go in one transaction, up to 8 of them
+  // (prediction rows are small: a key and three numbers). A batch of random keys dirties about
+  // a page of the store per row; grouped, a row costs the store fewer page writes and commits.
+  constexpr size_t kCommitGroup = 8;
   CommitWorker committer("predict", ctx_.store, ds, stop,
                          {[this](const Status& e) { stats_.set_error(e.to_string()); },
                           [&](const store::SinkBatch& b, int64_t ns) {
                             commit_times.add(ns);
                             bus_copy.add(b.offsets);
-                          }});
+                          }},
+                         kCommitGroup, CommitGrouping{.together = true});
   // A partition taken away mid-stream: its published batches are committed before its next owner
   // reads the stored offsets, so the owner does not score them again.
   FC_RETURN_IF_ERROR(subscribe_from_store(*consumer, ctx_.store, group, {ds.topics().requests},

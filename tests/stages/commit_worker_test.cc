@@ -16,16 +16,26 @@
 namespace flowcast::stages {
 namespace {
 
-// A store whose commit() records each batch's first offset and can be made to fail or to wait.
+// A store whose commit() records each batch's first offset and prediction count, and can be made
+// to fail or to wait.
 class RecordingStore : public store::Store {
  public:
   std::vector<int64_t> committed() {
     std::lock_guard lock(mu_);
     return committed_;
   }
+  std::vector<size_t> predictions() {
+    std::lock_guard lock(mu_);
+    return predictions_;
+  }
   int attempts() {
     std::lock_guard lock(mu_);
     return attempts_;
+  }
+  // Waits until `n` commit() calls have begun (held ones included).
+  bool wait_entered(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return entered_ >= n; });
   }
   void fail_next(int times, Status s) {
     std::lock_guard lock(mu_);
@@ -42,6 +52,8 @@ class RecordingStore : public store::Store {
 
   Result<store::CommitResult> commit(const DatasetSpec&, const store::SinkBatch& b) override {
     std::unique_lock lock(mu_);
+    ++entered_;
+    cv_.notify_all();
     cv_.wait(lock, [&] { return !held_; });
     ++attempts_;
     if (failures_left_ > 0) {
@@ -49,6 +61,7 @@ class RecordingStore : public store::Store {
       return failure_;
     }
     committed_.push_back(b.offsets.empty() ? -1 : b.offsets[0].next_offset);
+    predictions_.push_back(b.predictions.size());
     return store::CommitResult{};
   }
   std::string describe() const override { return "recording"; }
@@ -86,7 +99,8 @@ class RecordingStore : public store::Store {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<int64_t> committed_;
-  int attempts_ = 0, failures_left_ = 0;
+  std::vector<size_t> predictions_;
+  int entered_ = 0, attempts_ = 0, failures_left_ = 0;
   Status failure_;
   bool held_ = false;
 };
@@ -264,6 +278,125 @@ TEST(BusOffsetCopy, MergesPerPartitionWaitsForItsIntervalAndForgetsRevokedPartit
   every_time.maybe_send(c);
   ASSERT_EQ(c.commits.size(), 2u);
   EXPECT_EQ(c.commits[1], (std::vector<bus::PartitionOffset>{{{"t", 2}, 9}}));
+}
+
+}  // namespace
+}  // namespace flowcast::stages
+
+namespace flowcast::stages {
+namespace {
+
+store::PredictionRow prediction(const std::string& key, double value) {
+  store::PredictionRow p;
+  p.key = key;
+  p.model_version = 1;
+  p.prediction = value;
+  return p;
+}
+
+TEST(CommitWorkerGrouping, BatchesWaitingBehindACommitGoInOneTransaction) {
+  RecordingStore store;
+  store.hold(true);
+  std::stop_source stop;
+  std::vector<size_t> seen;
+  {
+    CommitWorker w(
+        "test", store, spec(), stop.get_token(),
+        {{}, [&](const store::SinkBatch& b, int64_t) { seen.push_back(b.predictions.size()); }},
+        /*max_waiting=*/3, CommitGrouping{.together = true, .linger_ms = 0});
+    ASSERT_TRUE(w.submit(batch_at(1)).ok());
+    ASSERT_TRUE(store.wait_entered(1));  // the worker holds batch 1 in commit()
+    for (int64_t i = 2; i <= 4; ++i) ASSERT_TRUE(w.submit(batch_at(i)).ok());
+    store.hold(false);
+    ASSERT_TRUE(w.drain().ok());
+    ASSERT_TRUE(w.submit(batch_at(5)).ok());  // the store keeps up again: alone
+    ASSERT_TRUE(w.drain().ok());
+  }
+  // 2, 3 and 4 in one transaction, with the last one's offset and all their rows.
+  EXPECT_EQ(store.committed(), (std::vector<int64_t>{1, 4, 5}));
+  EXPECT_EQ(store.predictions(), (std::vector<size_t>{3, 9, 3}));
+  EXPECT_EQ(seen, (std::vector<size_t>{3, 9, 3}));
+}
+
+TEST(CommitWorkerGrouping, WithoutGroupingEveryBatchIsItsOwnTransaction) {
+  RecordingStore store;
+  store.hold(true);
+  std::stop_source stop;
+  {
+    CommitWorker w("test", store, spec(), stop.get_token(), {}, /*max_waiting=*/3);
+    ASSERT_TRUE(w.submit(batch_at(1)).ok());
+    ASSERT_TRUE(store.wait_entered(1));
+    for (int64_t i = 2; i <= 4; ++i) ASSERT_TRUE(w.submit(batch_at(i)).ok());
+    store.hold(false);
+  }
+  EXPECT_EQ(store.committed(), (std::vector<int64_t>{1, 2, 3, 4}));
+}
+
+TEST(CommitWorkerGrouping, DrainCommitsALingeringBatchAtOnce) {
+  RecordingStore store;
+  std::stop_source stop;
+  // A linger far longer than the test may take: only drain() can end it.
+  CommitWorker w("test", store, spec(), stop.get_token(), {}, /*max_waiting=*/8,
+                 CommitGrouping{.together = true, .linger_ms = 3'600'000});
+  ASSERT_TRUE(w.submit(batch_at(1)).ok());
+  ASSERT_TRUE(w.submit(batch_at(2)).ok());
+  ASSERT_TRUE(w.drained_within(10'000));
+  EXPECT_EQ(store.committed(), (std::vector<int64_t>{2}));
+  EXPECT_EQ(store.predictions(), (std::vector<size_t>{6}));
+}
+
+TEST(CommitWorkerGrouping, AFullQueueEndsTheLinger) {
+  RecordingStore store;
+  std::stop_source stop;
+  CommitWorker w("test", store, spec(), stop.get_token(), {}, /*max_waiting=*/2,
+                 CommitGrouping{.together = true, .linger_ms = 3'600'000});
+  ASSERT_TRUE(w.submit(batch_at(1)).ok());
+  ASSERT_TRUE(w.submit(batch_at(2)).ok());
+  ASSERT_TRUE(store.wait_entered(1));  // two waiting fill the queue: committed without drain()
+  ASSERT_TRUE(w.drain().ok());
+  EXPECT_EQ(store.committed(), (std::vector<int64_t>{2}));
+}
+
+TEST(CommitWorkerGrouping, GroupsOnlyRowsWhoseOrderTheStoreKeeps) {
+  store::SinkBatch a = batch_at(1), b = batch_at(2);
+  EXPECT_TRUE(CommitWorker::can_group(a, b));
+  b.group = "other";
+  EXPECT_FALSE(CommitWorker::can_group(a, b));  // offsets of another consumer group
+  b.group = a.group;
+  for (auto add : std::initializer_list<void (*)(store::SinkBatch&)>{
+           [](store::SinkBatch& x) { x.requests.emplace_back(); },
+           [](store::SinkBatch& x) { x.outcomes.emplace_back(); },
+           [](store::SinkBatch& x) { x.observations.emplace_back(); },
+           [](store::SinkBatch& x) { x.evaluations.emplace_back(); }}) {
+    store::SinkBatch with = batch_at(3);
+    add(with);
+    EXPECT_FALSE(CommitWorker::can_group(a, with));
+    EXPECT_FALSE(CommitWorker::can_group(with, a));
+  }
+}
+
+TEST(CommitWorkerGrouping, GroupedBatchKeepsRowOrderAndTheLatestOffsetPerPartition) {
+  store::SinkBatch first, later;
+  first.group = later.group = "g";
+  first.offsets = {{"requests", 0, 10}, {"requests", 1, 20}};
+  later.offsets = {{"requests", 1, 25}, {"requests", 2, 5}, {"other", 0, 7}};
+  first.predictions = {prediction("a", 1), prediction("b", 2)};
+  later.predictions = {prediction("a", 3), prediction("c", 4)};
+  later.metrics.emplace_back();
+  CommitWorker::group_into(first, later);
+  EXPECT_EQ(first.offsets,
+            (std::vector<store::OffsetEntry>{
+                {"requests", 0, 10}, {"requests", 1, 25}, {"requests", 2, 5}, {"other", 0, 7}}));
+  ASSERT_EQ(first.predictions.size(), 4u);
+  // In order: the store keeps the first prediction of a key and version, as it would have.
+  EXPECT_EQ(first.predictions[0].prediction, 1);
+  EXPECT_EQ(first.predictions[2].key, "a");
+  EXPECT_EQ(first.predictions[2].prediction, 3);
+  EXPECT_EQ(first.predictions[3].key, "c");
+  EXPECT_EQ(first.metrics.size(), 1u);
+  EXPECT_TRUE(later.predictions.empty());
+  EXPECT_TRUE(later.offsets.empty());
+  EXPECT_TRUE(later.metrics.empty());
 }
 
 }  // namespace
