@@ -1,6 +1,7 @@
 #include "ml/feature_pipeline.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <map>
 #include <tuple>
@@ -15,18 +16,59 @@ constexpr double kEarthRadiusKm = 6371.0088;
 constexpr double kDegToRad = M_PI / 180.0;
 const float kNaN = std::nanf("");
 
-double haversine_km(double lat1, double lon1, double lat2, double lon2) {
+// What the steps of one row share: a trip's pickup and dropoff feed haversine, manhattan,
+// bearing and two distances, and its pickup time feeds hour, weekday and month. Each sine,
+// cosine and civil time is computed once per row and looked up after. The same function of the
+// same argument (compared bit for bit) gives the same result, so every feature is exactly what
+// computing it afresh gives.
+class RowMemo {
+ public:
+  double sin(double x) { return trig(kSin, x); }
+  double cos(double x) { return trig(kCos, x); }
+  const CivilTime& civil(int field, int64_t micros) {
+    if (civil_field_ != field) {
+      civil_ = civil_from_micros(micros);
+      civil_field_ = field;
+    }
+    return civil_;
+  }
+
+ private:
+  enum Fn : uint8_t { kSin, kCos };
+  static constexpr int kSize = 16;
+
+  double trig(Fn fn, double x) {
+    const uint64_t bits = std::bit_cast<uint64_t>(x);
+    for (int i = 0; i < n_; ++i)
+      if (bits_[i] == bits && fn_[i] == fn) return value_[i];
+    const double v = fn == kSin ? std::sin(x) : std::cos(x);
+    if (n_ < kSize) {
+      bits_[n_] = bits;
+      fn_[n_] = fn;
+      value_[n_++] = v;
+    }
+    return v;
+  }
+
+  uint64_t bits_[kSize];
+  double value_[kSize];
+  Fn fn_[kSize];
+  int n_ = 0;
+  int civil_field_ = -1;  // the field civil_ belongs to (one timestamp field per row is usual)
+  CivilTime civil_{};
+};
+
+double haversine_km(RowMemo& m, double lat1, double lon1, double lat2, double lon2) {
   double dlat = (lat2 - lat1) * kDegToRad, dlon = (lon2 - lon1) * kDegToRad;
-  double a = std::sin(dlat / 2) * std::sin(dlat / 2) + std::cos(lat1 * kDegToRad) *
-                                                           std::cos(lat2 * kDegToRad) *
-                                                           std::sin(dlon / 2) * std::sin(dlon / 2);
+  double sdlat = m.sin(dlat / 2), sdlon = m.sin(dlon / 2);
+  double a = sdlat * sdlat + m.cos(lat1 * kDegToRad) * m.cos(lat2 * kDegToRad) * sdlon * sdlon;
   return 2 * kEarthRadiusKm * std::asin(std::min(1.0, std::sqrt(a)));
 }
 
-double bearing_deg(double lat1, double lon1, double lat2, double lon2) {
+double bearing_deg(RowMemo& m, double lat1, double lon1, double lat2, double lon2) {
   double p1 = lat1 * kDegToRad, p2 = lat2 * kDegToRad, dl = (lon2 - lon1) * kDegToRad;
-  double y = std::sin(dl) * std::cos(p2);
-  double x = std::cos(p1) * std::sin(p2) - std::sin(p1) * std::cos(p2) * std::cos(dl);
+  double y = m.sin(dl) * m.cos(p2);
+  double x = m.cos(p1) * m.sin(p2) - m.sin(p1) * m.cos(p2) * m.cos(dl);
   return std::atan2(y, x) / kDegToRad;
 }
 
@@ -189,6 +231,7 @@ void FeaturePipeline::fit(std::span<const Record> rows, std::span<const double> 
 }
 
 void FeaturePipeline::transform(const Record& r, float* out) const {
+  RowMemo memo;
   for (const auto& s : steps_) {
     const int a = s.inputs[0];
     if (s.op == Op::kOneHot) {
@@ -221,18 +264,18 @@ void FeaturePipeline::transform(const Record& r, float* out) const {
         double la2 = r.number(s.inputs[2]), lo2 = r.number(s.inputs[3]);
         if (!std::isnan(la1 + lo1 + la2 + lo2)) {
           if (s.op == Op::kHaversine)
-            v = static_cast<float>(haversine_km(la1, lo1, la2, lo2));
+            v = static_cast<float>(haversine_km(memo, la1, lo1, la2, lo2));
           else if (s.op == Op::kManhattan)
-            v = static_cast<float>(haversine_km(la1, lo1, la2, lo1) +
-                                   haversine_km(la2, lo1, la2, lo2));
+            v = static_cast<float>(haversine_km(memo, la1, lo1, la2, lo1) +
+                                   haversine_km(memo, la2, lo1, la2, lo2));
           else
-            v = static_cast<float>(bearing_deg(la1, lo1, la2, lo2));
+            v = static_cast<float>(bearing_deg(memo, la1, lo1, la2, lo2));
         }
         break;
       }
       case Op::kDistance: {
         double la = r.number(s.inputs[0]), lo = r.number(s.inputs[1]);
-        if (!std::isnan(la + lo)) v = static_cast<float>(haversine_km(la, lo, s.lat, s.lon));
+        if (!std::isnan(la + lo)) v = static_cast<float>(haversine_km(memo, la, lo, s.lat, s.lon));
         break;
       }
       case Op::kHour:
@@ -240,7 +283,7 @@ void FeaturePipeline::transform(const Record& r, float* out) const {
       case Op::kMonth:
       case Op::kDayOfYear:
         if (auto* ts = std::get_if<int64_t>(&r.values[size_t(a)])) {
-          CivilTime c = civil_from_micros(*ts);
+          const CivilTime& c = memo.civil(a, *ts);
           if (s.op == Op::kHour)
             v = static_cast<float>(c.hour + c.minute / 60.0);
           else if (s.op == Op::kWeekday)
@@ -270,7 +313,7 @@ void FeaturePipeline::transform(const Record& r, float* out) const {
           auto it = s.centres.find(category_of(r, a));
           double la = r.number(s.inputs[1]), lo = r.number(s.inputs[2]);
           if (it != s.centres.end() && !std::isnan(la + lo))
-            v = static_cast<float>(haversine_km(la, lo, it->second.first, it->second.second));
+            v = static_cast<float>(haversine_km(memo, la, lo, it->second.first, it->second.second));
         }
         break;
       case Op::kTargetEncode:
