@@ -13,6 +13,7 @@
 
 #include "core/config.h"
 #include "core/json_codec.h"
+#include "stages/prediction_message.h"
 
 namespace flowcast {
 namespace {
@@ -69,8 +70,24 @@ void BM_EncodeTaxiRequest(benchmark::State& state) {
   state.SetBytesProcessed(int64_t(bytes));
 }
 
+void BM_EncodePrediction(benchmark::State& state) {
+  stages::PredictionMessage p{"id2875421", 3, 612.4375, 1457976295000000, 1700000000123};
+  const std::string dataset = "taxi";
+  std::string out;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    out.clear();
+    stages::encode_prediction(dataset, p, out);
+    bytes += out.size();
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(int64_t(state.iterations()));
+  state.SetBytesProcessed(int64_t(bytes));
+}
+
 BENCHMARK(BM_DecodeTaxiRequest);
 BENCHMARK(BM_EncodeTaxiRequest);
+BENCHMARK(BM_EncodePrediction);
 
 }  // namespace
 }  // namespace flowcast

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -23,17 +24,30 @@ std::string_view quoted_timestamp(int64_t micros, char (&buf)[kTimestampChars + 
 }  // namespace
 
 void encode_prediction(const std::string& dataset, const PredictionMessage& p, std::string& out) {
-  JsonWriter w(out);
-  w.begin_object();
-  w.field("dataset", dataset);
-  w.field("key", p.key);
-  w.field("model_version", p.model_version);
-  w.field("prediction", p.prediction);
+  // What JsonWriter would write, with the names and punctuation appended as whole literals: this
+  // runs once per prediction.
+  char num[32];
+  auto append_number = [&](auto n) {
+    auto [end, ec] = std::to_chars(num, num + sizeof num, n);
+    out.append(num, size_t(end - num));
+  };
+  out.append(R"({"dataset":)");
+  JsonWriter::append_string(out, dataset);
+  out.append(R"(,"key":)");
+  JsonWriter::append_string(out, p.key);
+  out.append(R"(,"model_version":)");
+  append_number(p.model_version);
+  out.append(R"(,"prediction":)");
+  if (std::isfinite(p.prediction))
+    append_number(p.prediction);
+  else
+    out.append("null");
   char ts[kTimestampChars + 2];
-  w.key("event_time");
-  w.raw(quoted_timestamp(p.event_time_us, ts));
-  w.field("predicted_at_ms", p.predicted_at_ms);
-  w.end_object();
+  out.append(R"(,"event_time":)");
+  out.append(quoted_timestamp(p.event_time_us, ts));
+  out.append(R"(,"predicted_at_ms":)");
+  append_number(p.predicted_at_ms);
+  out.push_back('}');
 }
 
 Status decode_prediction(std::string_view json, PredictionMessage& out) {

@@ -4,6 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+#include <random>
+
+#include "core/json_writer.h"
+#include "core/time_util.h"
 
 namespace flowcast::stages {
 namespace {
@@ -55,6 +60,52 @@ TEST(FormatMetric, EachFigureAsTheStatusLineShowsIt) {
   m.mae = 1, m.rmse = 2, m.rmsle = 0.25, m.mape = 0.125, m.within_30 = 0.5;
   EXPECT_EQ(format_metrics(m, "mape"),
             "MAPE 12.5%, MAE 1.0, RMSE 2.0, RMSLE 0.250, within 30% 50.0%");
+}
+
+// The prediction message as JsonWriter writes it, field by field: encode_prediction must write
+// exactly these bytes.
+std::string written_by_json_writer(const std::string& dataset, const PredictionMessage& p) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object();
+  w.field("dataset", dataset);
+  w.field("key", p.key);
+  w.field("model_version", p.model_version);
+  w.field("prediction", p.prediction);
+  w.field("event_time", format_timestamp_micros(p.event_time_us));
+  w.field("predicted_at_ms", p.predicted_at_ms);
+  w.end_object();
+  return out;
+}
+
+TEST(PredictionMessage, EncodesWhatJsonWriterWouldAndDecodesBack) {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> value(-1e7, 1e7);
+  std::uniform_int_distribution<int64_t> micros(-62'000'000'000'000'000, 253'000'000'000'000'000);
+  const std::string keys[] = {
+      "id2875421", "", "quote\"back\\slash", "tab\tnew\nline\x01", "caf\xc3\xa9", "bad\xff byte"};
+  const double odd[] = {0.0,     -0.0,         1e-300,
+                        6.02e23, std::nan(""), std::numeric_limits<double>::infinity()};
+  std::string out;
+  for (int i = 0; i < 5000; ++i) {
+    PredictionMessage p;
+    p.key = keys[size_t(i) % std::size(keys)];
+    p.model_version = i % 3 == 0 ? 0 : int64_t(rng() >> 1);
+    p.prediction = i % 7 == 0 ? odd[size_t(i / 7) % std::size(odd)] : value(rng);
+    p.event_time_us = i % 11 == 0 ? 0 : micros(rng);
+    p.predicted_at_ms = int64_t(rng() >> 20);
+    out.clear();
+    encode_prediction(i % 2 ? "taxi" : "a \"quoted\" set", p, out);
+    ASSERT_EQ(out, written_by_json_writer(i % 2 ? "taxi" : "a \"quoted\" set", p));
+    // A byte that is not UTF-8 is written as \u00XX, and a prediction that is not finite as
+    // null, which decode refuses: neither comes back as it was.
+    if (p.key.find('\xff') != std::string::npos || !std::isfinite(p.prediction)) continue;
+    PredictionMessage back;
+    ASSERT_TRUE(decode_prediction(out, back).ok()) << out;
+    EXPECT_EQ(back.key, p.key);
+    EXPECT_EQ(back.model_version, p.model_version);
+    EXPECT_EQ(back.prediction, p.prediction) << out;
+  }
 }
 
 }  // namespace
