@@ -55,6 +55,14 @@ store::SinkBatch CommitWorker::spare() {
   return b;
 }
 
+void CommitWorker::hurry() {
+  {
+    std::lock_guard lock(mu_);
+    hurry_ = true;
+  }
+  changed_.notify_all();
+}
+
 Status CommitWorker::drain() {
   std::unique_lock lock(mu_);
   ++draining_;
@@ -116,12 +124,13 @@ void CommitWorker::loop() {
       // arrived, unless someone waits for the commit.
       if (grouping_.together)
         changed_.wait_for(lock, std::chrono::milliseconds(grouping_.linger_ms), [&] {
-          return closing_ || draining_ > 0 || waiting_.size() >= max_waiting_;
+          return closing_ || hurry_ || draining_ > 0 || waiting_.size() >= max_waiting_;
         });
       // Closing: what is still waiting is committed first (a failure drops the rest).
       if (waiting_.empty() || !failure_.ok()) return;
       batch = std::move(waiting_.front());
       waiting_.pop_front();
+      hurry_ = false;
       while (grouping_.together && !waiting_.empty() && can_group(batch, waiting_.front())) {
         grouped.push_back(std::move(waiting_.front()));
         waiting_.pop_front();

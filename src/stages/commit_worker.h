@@ -13,11 +13,11 @@
 // again (the store's rows are idempotent).
 //
 // Group commit (CommitGrouping::together): an idle worker that is handed a batch waits up to
-// `linger_ms` for the queue to fill (no longer once drain() or the destructor asks), then commits
-// every waiting batch it may group (can_group) in one transaction. A store writes whole pages, and
-// a batch of random keys dirties about a page per row, so one transaction for several batches
-// writes fewer pages per row and runs fewer commits. The cost is that a batch is in the store up
-// to `linger_ms` later; it is on the bus before it is handed over either way.
+// `linger_ms` for the queue to fill (no longer once hurry(), drain() or the destructor asks),
+// then commits every waiting batch it may group (can_group) in one transaction. A store writes
+// whole pages, and a batch of random keys dirties about a page per row, so one transaction for
+// several batches writes fewer pages per row and runs fewer commits. The cost is that a batch is in
+// the store up to `linger_ms` later; it is on the bus before it is handed over either way.
 //
 // Thread-safety: submit(), spare() and drain() are for the stage's thread; `on_committed` runs on
 // the worker's thread. No exception leaves the worker's thread: one thrown by the store becomes
@@ -86,6 +86,10 @@ class CommitWorker {
   // A committed batch to fill again (its vectors keep their capacity and their strings their
   // buffers), or an empty one.
   store::SinkBatch spare();
+  // Ends a linger without waiting: what waits is committed as soon as the worker is free. For a
+  // stage that has caught up with its input (a batch shorter than it asked for), so that its
+  // last batches are not held back for more that may not come.
+  void hurry();
   // Waits until every batch handed over is committed; returns the worker's failure, if any.
   Status drain();
   // Like drain(), but waits at most `ms`: false when batches are still being committed.
@@ -109,6 +113,7 @@ class CommitWorker {
   bool committing_ = false;               // guarded by mu_: the worker holds a batch
   bool closing_ = false;                  // guarded by mu_
   int draining_ = 0;                      // guarded by mu_: drain() calls waiting
+  bool hurry_ = false;                    // guarded by mu_: hurry() since the last batch taken
   Status failure_;                        // guarded by mu_
   std::thread thread_;                    // last: started when everything above exists
 };

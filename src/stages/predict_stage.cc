@@ -240,6 +240,8 @@ Status PredictStage::run(std::stop_token stop) {
     offsets.clear();
     Status c = committer.submit(std::move(batch));
     if (!c.ok()) return c.with_context("predict commit");
+    // A short batch: the stage has caught up, so no more batches are coming to group with.
+    if (polled.size() < size_t(settings_.batch_size)) committer.hurry();
     clock.handover.add(mono_nanos() - flushed_ns);
     clock.batches += 1;
     clock.requests += int64_t(polled.size());

@@ -357,6 +357,22 @@ TEST(CommitWorkerGrouping, AFullQueueEndsTheLinger) {
   EXPECT_EQ(store.committed(), (std::vector<int64_t>{2}));
 }
 
+TEST(CommitWorkerGrouping, HurryEndsTheLingerWithoutWaiting) {
+  RecordingStore store;
+  std::stop_source stop;
+  CommitWorker w("test", store, spec(), stop.get_token(), {}, /*max_waiting=*/8,
+                 CommitGrouping{.together = true, .linger_ms = 3'600'000});
+  ASSERT_TRUE(w.submit(batch_at(1)).ok());
+  w.hurry();
+  ASSERT_TRUE(store.wait_entered(1));
+  ASSERT_TRUE(w.submit(batch_at(2)).ok());  // hurry() was used up: this one lingers again
+  ASSERT_TRUE(w.submit(batch_at(3)).ok());
+  w.hurry();
+  ASSERT_TRUE(store.wait_entered(2));
+  ASSERT_TRUE(w.drain().ok());
+  EXPECT_EQ(store.committed(), (std::vector<int64_t>{1, 3}));
+}
+
 TEST(CommitWorkerGrouping, GroupsOnlyRowsWhoseOrderTheStoreKeeps) {
   store::SinkBatch a = batch_at(1), b = batch_at(2);
   EXPECT_TRUE(CommitWorker::can_group(a, b));
