@@ -246,7 +246,11 @@ Status PredictStage::run(std::stop_token stop) {
     clock.batches += 1;
     clock.requests += int64_t(polled.size());
 
-    for (int64_t t : sent_ms) stats_.latency.record((done_ms - t) * 1000);
+    // Requests stamped in the same millisecond (most of a batch) are recorded together.
+    for (size_t i = 0, j; i < sent_ms.size(); i = j) {
+      for (j = i + 1; j < sent_ms.size() && sent_ms[j] == sent_ms[i];) ++j;
+      stats_.latency.record((done_ms - sent_ms[i]) * 1000, int64_t(j - i));
+    }
     in_latency_window += sent_ms.size();
     if (in_latency_window >= 2048 ||
         (in_latency_window > 0 && flushed_ns - latency_window_ns >= 1'000'000'000)) {

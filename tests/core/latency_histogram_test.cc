@@ -36,6 +36,23 @@ TEST(LatencyHistogram, QuantilesAreWithinOneQuarterOctaveAbove) {
   EXPECT_EQ(LatencyHistogram().snapshot().quantile_us(0.99), 0);
 }
 
+TEST(LatencyHistogram, RecordingManyAtOnceEqualsRecordingEach) {
+  LatencyHistogram one, many;
+  for (int64_t us : {0, 1, 7, 250, 250, 250, 9'000, -3}) one.record(us);
+  many.record(0, 1);
+  many.record(1, 1);
+  many.record(7, 1);
+  many.record(250, 3);
+  many.record(9'000, 1);
+  many.record(-3, 1);
+  const LatencyHistogram::Snapshot a = one.snapshot(), b = many.snapshot();
+  EXPECT_EQ(a.counts, b.counts);
+  EXPECT_EQ(a.count, 8);
+  EXPECT_EQ(b.count, 8);
+  EXPECT_EQ(a.sum_us, b.sum_us);
+  EXPECT_EQ(b.sum_us, 0 + 1 + 7 + 750 + 9'000);
+}
+
 TEST(LatencyHistogram, SinceKeepsOnlyTheNewerRecords) {
   LatencyHistogram h;
   for (int i = 0; i < 1000; ++i) h.record(100);
