@@ -279,12 +279,15 @@ BENCHMARK(BM_PostgresPartitionedIngest)
 // default batch_size) with one offset each, as PredictStage commits them, into an empty store;
 // keys in random order, as taxi request ids arrive. FLOWCAST_BENCH_PREDICTIONS sets the total
 // (default 400,000; fewer under callgrind: instructions per prediction are the inclusive count
-// of SqliteStore::commit divided by it). items/s = predictions/s.
+// of SqliteStore::commit divided by it), FLOWCAST_BENCH_PREDICT_BATCH the rows per commit (the
+// stage's group commit makes up to 8 batches one). items/s = predictions/s.
 void BM_CommitPredictions(benchmark::State& state, const std::string& backend) {
   if (skip_without_postgres(state, backend)) return;
   const char* env = std::getenv("FLOWCAST_BENCH_PREDICTIONS");
   const int total = env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : 400'000;
-  constexpr int kPredictBatch = 2000;
+  const char* batch_env = std::getenv("FLOWCAST_BENCH_PREDICT_BATCH");
+  const int kPredictBatch =
+      batch_env != nullptr && std::atoi(batch_env) > 0 ? std::atoi(batch_env) : 2000;
   for (auto _ : state) {
     int start = 0;
     const bool ok = time_commits(state, backend, [&](store::SinkBatch& batch) {

@@ -6,19 +6,7 @@
 namespace flowcast {
 
 std::vector<uint32_t> key_order(const std::vector<Record>& records) {
-  std::vector<std::pair<uint64_t, uint32_t>> refs(records.size());
-  for (size_t i = 0; i < records.size(); ++i)
-    refs[i] = {key_prefix(records[i].key), static_cast<uint32_t>(i)};
-  // The index breaks ties between equal keys: std::sort is then as stable as stable_sort, and
-  // faster on these small pairs.
-  std::sort(refs.begin(), refs.end(), [&](const auto& a, const auto& b) {
-    if (a.first != b.first) return a.first < b.first;
-    const int c = records[a.second].key.compare(records[b.second].key);
-    return c != 0 ? c < 0 : a.second < b.second;
-  });
-  std::vector<uint32_t> order(refs.size());
-  for (size_t i = 0; i < refs.size(); ++i) order[i] = refs[i].second;
-  return order;
+  return key_order(records.size(), [&](size_t i) -> std::string_view { return records[i].key; });
 }
 
 bool in_key_order(const std::vector<Record>& records) {

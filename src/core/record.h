@@ -2,10 +2,12 @@
 // (std::monostate when absent). Timestamps are int64 microseconds since the epoch.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -47,9 +49,27 @@ inline uint64_t key_prefix(std::string_view key) {
 // sort_by_key is: then key_order would be the identity, and is not worth building.
 bool in_key_order(const std::vector<Record>& records);
 
-// The indices of `records` in key order, stable: the records of one key keep their order, so
-// applying them in this order still lets the last one win. Compares key prefixes first and reads
-// the keys only on a tie (records are scattered in memory; touching them is what costs).
+// The indices 0..n-1 of n items in the order of their keys (`key_of(i)`, a string_view),
+// stable: the items of one key keep their order, so applying them in this order still lets the
+// last one win, and inserting them still lets the first one stay. Compares key prefixes first
+// and reads the keys only on a tie (items are scattered in memory; touching them is what costs).
+template <typename KeyOf>
+std::vector<uint32_t> key_order(size_t n, KeyOf key_of) {
+  std::vector<std::pair<uint64_t, uint32_t>> refs(n);
+  for (size_t i = 0; i < n; ++i) refs[i] = {key_prefix(key_of(i)), static_cast<uint32_t>(i)};
+  // The index breaks ties between equal keys: std::sort is then as stable as stable_sort, and
+  // faster on these small pairs.
+  std::sort(refs.begin(), refs.end(), [&](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    const int c = std::string_view(key_of(a.second)).compare(key_of(b.second));
+    return c != 0 ? c < 0 : a.second < b.second;
+  });
+  std::vector<uint32_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = refs[i].second;
+  return order;
+}
+
+// key_order of records, by their keys.
 std::vector<uint32_t> key_order(const std::vector<Record>& records);
 
 // Sorts `records` by key in place, stably (see key_order). Records are swapped, not copied, so

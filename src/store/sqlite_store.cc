@@ -302,9 +302,13 @@ Status write_records(SqliteConnection& db, const DatasetSpec& spec, const Sqlite
   return Status::ok_status();
 }
 
-// Predictions in order, in statements of 2^j rows: as many of the largest size as fit, then
+// Predictions in key order, in statements of 2^j rows: as many of the largest size as fit, then
 // the remainder by its binary digits (at most kPredictionChunkLog2 + 1 distinct statements, all
-// cached). Same result as one INSERT ... ON CONFLICT DO NOTHING per row.
+// cached). Same result as one INSERT ... ON CONFLICT DO NOTHING per row in batch order: the sort
+// is stable, so of a key and version repeated in the batch the first still lands first. In key
+// order the inserts walk the table's B-tree from one leaf to the next instead of jumping: with
+// the predict stage's group commits (16,000 rows) BM_CommitPredictions/sqlite made 0.89-1.12 M
+// rows/s sorted against 0.63-0.70 M unsorted (batches of 2,000: no difference either way).
 Status write_predictions(SqliteConnection& db, const SqliteDatasetSql& sql,
                          const std::vector<PredictionRow>& rows) {
   // SQLite refuses a statement with more host parameters than SQLITE_LIMIT_VARIABLE_NUMBER
@@ -312,6 +316,8 @@ Status write_predictions(SqliteConnection& db, const SqliteDatasetSql& sql,
   const int max_params = sqlite3_limit(db.handle(), SQLITE_LIMIT_VARIABLE_NUMBER, -1);
   int top = SqliteDatasetSql::kPredictionChunkLog2;
   while (top > 0 && (4 << top) > max_params) --top;
+  const std::vector<uint32_t> order =
+      key_order(rows.size(), [&](size_t i) -> std::string_view { return rows[i].key; });
   size_t next = 0;
   for (int j = top; j >= 0 && next < rows.size(); --j) {
     const size_t chunk = size_t{1} << j;
@@ -323,7 +329,7 @@ Status write_predictions(SqliteConnection& db, const SqliteDatasetSql& sql,
     do {
       int pos = 1;
       for (size_t r = next; r < next + chunk; ++r) {
-        const PredictionRow& p = rows[r];
+        const PredictionRow& p = rows[order[r]];
         st->bind_text(pos++, p.key);
         st->bind_int64(pos++, p.model_version);
         st->bind_double(pos++, p.prediction);

@@ -334,6 +334,26 @@ TEST_P(StoreConformance, PredictionsAreIdempotentPerKeyAndVersion) {
   EXPECT_EQ(s.records, 0);  // predictions do not create records
 }
 
+TEST_P(StoreConformance, APredictionRepeatedInOneBatchKeepsItsFirstValue) {
+  // Keys out of order and each repeated ten times: a store may write a batch in another order
+  // (key order, say), but the first prediction of a key and version is the one it keeps.
+  SinkBatch b;
+  for (int i = 0; i < 500; ++i)
+    b.predictions.push_back({"k" + std::to_string((i * 7) % 50), 1, double(i), 100 + i});
+  commit_ok(b);
+  for (int j = 0; j < 50; ++j) {
+    const int first = [&] {
+      for (int i = 0;; ++i)
+        if ((i * 7) % 50 == j) return i;
+    }();
+    auto preds = store_->predictions_for(tiny_, "k" + std::to_string(j)).value();
+    ASSERT_EQ(preds.size(), 1u) << j;
+    EXPECT_EQ(preds[0].prediction, double(first)) << j;
+    EXPECT_EQ(preds[0].predicted_at_ms, 100 + first) << j;
+  }
+  EXPECT_EQ(stats_ok().predictions, 50);
+}
+
 TEST_P(StoreConformance, EvaluationInsertedFlagsCountEachJoinOnce) {
   SinkBatch b1;
   b1.evaluations = {{"a", 1, 1.0, 2.0, 10}, {"b", 1, 3.0, 4.0, 11}};
