@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 
 namespace flowcast {
@@ -115,15 +116,24 @@ CivilTime civil_from_micros(int64_t micros) {
   int64_t secs = micros >= 0 ? micros / 1000000 : -((-micros + 999999) / 1000000);
   int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
   int64_t rem = secs - days * 86400;
-  CivilTime t{};
-  civil_from_days(days, t.year, t.month, t.day);
+  // The date of the last day asked for on this thread: a stream's timestamps mostly fall on the
+  // day of the one before (every prediction message formats its event time), and the date is
+  // the costly part.
+  thread_local int64_t last_days = INT64_MIN;
+  thread_local CivilTime last_date{};
+  if (days != last_days) {
+    CivilTime d{};
+    civil_from_days(days, d.year, d.month, d.day);
+    // 1970-01-01 was a Thursday (weekday 3 when Monday is 0).
+    d.weekday = static_cast<int>(((days % 7) + 7 + 3) % 7);
+    d.day_of_year = static_cast<int>(days - days_from_civil(d.year, 1, 1)) + 1;
+    last_date = d;
+    last_days = days;
+  }
+  CivilTime t = last_date;
   t.hour = static_cast<int>(rem / 3600);
   t.minute = static_cast<int>((rem % 3600) / 60);
   t.second = static_cast<int>(rem % 60);
-  // 1970-01-01 was a Thursday (weekday 3 when Monday is 0).
-  t.weekday = static_cast<int>(((days % 7) + 7 + 3) % 7);
-  t.day_of_year =
-      static_cast<int>(days - days_from_civil(t.year, 1, 1)) + 1;
   return t;
 }
 

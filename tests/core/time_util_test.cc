@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <random>
+
 namespace flowcast {
 namespace {
 
@@ -77,6 +80,35 @@ TEST(TimeUtil, Durations) {
   EXPECT_FALSE(parse_duration_millis("soon"));
   EXPECT_FALSE(parse_duration_millis("-3s"));
   EXPECT_FALSE(parse_duration_millis("3 weeks"));
+}
+
+TEST(TimeUtil, CivilTimeAgreesWithTheStandardCalendarAcrossDaysAndYears) {
+  // Runs of times within a day (the date is reused), then jumps to other days, years and
+  // before 1970, against std::chrono's calendar.
+  namespace ch = std::chrono;
+  std::mt19937_64 rng(9);
+  std::uniform_int_distribution<int64_t> any(-5'000'000'000'000'000, 5'000'000'000'000'000);
+  std::uniform_int_distribution<int64_t> within(0, 86'399'999'999);
+  for (int run = 0; run < 2000; ++run) {
+    const int64_t base = any(rng);
+    for (int k = 0; k < 5; ++k) {
+      const int64_t micros = k == 4 ? base : base - base % 86'400'000'000 + within(rng);
+      const CivilTime c = civil_from_micros(micros);
+      const auto tp = ch::sys_time<ch::microseconds>(ch::microseconds(micros));
+      const auto day = ch::floor<ch::days>(tp);
+      const ch::year_month_day ymd(day);
+      const ch::hh_mm_ss<ch::microseconds> hms(tp - day);
+      ASSERT_EQ(c.year, int(ymd.year())) << micros;
+      ASSERT_EQ(c.month, int(unsigned(ymd.month()))) << micros;
+      ASSERT_EQ(c.day, int(unsigned(ymd.day()))) << micros;
+      ASSERT_EQ(c.hour, int(hms.hours().count())) << micros;
+      ASSERT_EQ(c.minute, int(hms.minutes().count())) << micros;
+      ASSERT_EQ(c.second, int(hms.seconds().count())) << micros;
+      ASSERT_EQ(c.weekday, int(ch::weekday(day).iso_encoding()) - 1) << micros;
+      const auto jan1 = ch::sys_days(ymd.year() / ch::January / 1);
+      ASSERT_EQ(c.day_of_year, int((day - jan1).count()) + 1) << micros;
+    }
+  }
 }
 
 }  // namespace
