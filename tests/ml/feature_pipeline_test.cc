@@ -70,7 +70,7 @@ TEST_F(FeaturePipelineTest, GeometryAndCalendar) {
   EXPECT_NEAR(out[1], 111.19, 0.05);
   EXPECT_NEAR(out[2], 0, 1e-4);
   EXPECT_FLOAT_EQ(out[3], 22.5f);
-  EXPECT_FLOAT_EQ(out[4], 4);       // Friday
+  EXPECT_FLOAT_EQ(out[4], 4);  // Friday
   EXPECT_TRUE(std::isnan(out[5]));  // flag absent
   // Due east: bearing 90, Manhattan distance equals the east-west leg.
   p.transform(row(0, 0, 0, 1, ""), out.data());
