@@ -1,42 +1,29 @@
 // flowcast's JSON codec on one taxi request (the message the produce stage writes to new_trips
-// and ingest/predict decode): strict decode into a Record, and encode back to JSON. Reported as
-// records/s (items_per_second) and bytes/s of JSON.
+// and ingest/predict decode): strict decode into a Record, and encode back to JSON; and the
+// prediction message the predict stage writes for every request. Reported as records/s
+// (items_per_second) and bytes/s of JSON.
 //
 //   build/release/bench/codec_bench --benchmark_repetitions=5
 //   --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <string>
 
 #include "core/config.h"
 #include "core/json_codec.h"
 #include "stages/prediction_message.h"
+#include "taxi_sample.h"
 
 namespace flowcast {
 namespace {
 
-// A trip from the Kaggle "NYC Taxi Trip Duration" training file, as a request (no target).
-constexpr const char* kRequest =
-    R"({"id":"id2875421","vendor_id":2,"pickup_datetime":"2016-03-14 17:24:55",)"
-    R"("passenger_count":1,"pickup_longitude":-73.982154846191406,)"
-    R"("pickup_latitude":40.767936706542969,"dropoff_longitude":-73.964630126953125,)"
-    R"("dropoff_latitude":40.765602111816406,"store_and_fwd_flag":"N"})";
-
-const Config& taxi_config() {
-  static const Config config = Config::load(
-      (std::filesystem::path(__FILE__).parent_path().parent_path() / "examples" / "taxi.yaml")
-          .string(),
-      {});
-  return config;
-}
+using bench::kTaxiRequest;
+using bench::taxi_config;
 
 void BM_DecodeTaxiRequest(benchmark::State& state) {
   const DatasetSpec& spec = taxi_config().dataset("taxi");
   JsonCodec codec(spec);
-  const std::string json = kRequest;
+  const std::string json = kTaxiRequest;
   Record record;
   for (auto _ : state) {
     Status s = codec.decode(json, RecordRole::kRequest, record);
@@ -54,7 +41,7 @@ void BM_EncodeTaxiRequest(benchmark::State& state) {
   const DatasetSpec& spec = taxi_config().dataset("taxi");
   JsonCodec codec(spec);
   Record record;
-  if (Status s = codec.decode(kRequest, RecordRole::kRequest, record); !s.ok()) {
+  if (Status s = codec.decode(kTaxiRequest, RecordRole::kRequest, record); !s.ok()) {
     state.SkipWithError(s.to_string().c_str());
     return;
   }

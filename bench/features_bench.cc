@@ -6,31 +6,21 @@
 //   --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
-#include <filesystem>
-#include <string>
 #include <vector>
 
 #include "core/config.h"
 #include "core/json_codec.h"
 #include "ml/feature_pipeline.h"
+#include "taxi_sample.h"
 
 namespace flowcast {
 namespace {
 
-constexpr const char* kRequest =
-    R"({"id":"id2875421","vendor_id":2,"pickup_datetime":"2016-03-14 17:24:55",)"
-    R"("passenger_count":1,"pickup_longitude":-73.982154846191406,)"
-    R"("pickup_latitude":40.767936706542969,"dropoff_longitude":-73.964630126953125,)"
-    R"("dropoff_latitude":40.765602111816406,"store_and_fwd_flag":"N"})";
-
 void BM_TaxiFeatures(benchmark::State& state) {
-  const Config config = Config::load(
-      (std::filesystem::path(__FILE__).parent_path().parent_path() / "examples" / "taxi.yaml")
-          .string(),
-      {});
-  const DatasetSpec& spec = config.dataset("taxi");
+  const DatasetSpec& spec = bench::taxi_config().dataset("taxi");
   Record record;
-  if (Status s = JsonCodec(spec).decode(kRequest, RecordRole::kRequest, record); !s.ok()) {
+  if (Status s = JsonCodec(spec).decode(bench::kTaxiRequest, RecordRole::kRequest, record);
+      !s.ok()) {
     state.SkipWithError(s.to_string().c_str());
     return;
   }
