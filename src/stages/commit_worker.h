@@ -5,8 +5,8 @@
 // longer adds to the stage's time per batch.
 //
 // Guarantees: batches commit in order, each with its offsets in one transaction, as SinkBatch
-// says; a transient failure is retried (retry_transient, capped backoff) before the
-// next batch is tried, so no later batch's offsets can pass an uncommitted one. A permanent
+// says; a transient failure is retried (retry_transient, capped backoff) before the next batch
+// is tried, so no later batch's offsets can pass an uncommitted one. A permanent
 // failure stops the worker: it commits nothing more, and submit() and drain() return the failure.
 // Batches handed over but not committed when the process dies are not lost: the stage publishes
 // before it hands over, and a restart resumes from the offsets the store holds, so it scores them
@@ -14,10 +14,11 @@
 //
 // Group commit (CommitGrouping::together): an idle worker that is handed a batch waits up to
 // `linger_ms` for the queue to fill (no longer once hurry(), drain() or the destructor asks),
-// then commits every waiting batch it may group (can_group) in one transaction. A store writes
+// then commits every waiting batch it may group (can_group) in one transaction. SQLite writes
 // whole pages, and a batch of random keys dirties about a page per row, so one transaction for
-// several batches writes fewer pages per row and runs fewer commits. The cost is that a batch is in
-// the store up to `linger_ms` later; it is on the bus before it is handed over either way.
+// several batches writes fewer pages per row and runs fewer commits. The costs: a batch is in the
+// store up to `linger_ms` later (it is on the bus before it is handed over either way), and a
+// batch that others were grouped into keeps the capacity it grew to among the spares.
 //
 // Thread-safety: submit(), spare() and drain() are for the stage's thread; `on_committed` runs on
 // the worker's thread. No exception leaves the worker's thread: one thrown by the store becomes
