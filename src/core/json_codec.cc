@@ -34,18 +34,12 @@ namespace {
 
 const char* json_type_name(od::json_type t) {
   switch (t) {
-    case od::json_type::array:
-      return "an array";
-    case od::json_type::object:
-      return "an object";
-    case od::json_type::number:
-      return "a number";
-    case od::json_type::string:
-      return "a string";
-    case od::json_type::boolean:
-      return "a boolean";
-    case od::json_type::null:
-      return "null";
+    case od::json_type::array: return "an array";
+    case od::json_type::object: return "an object";
+    case od::json_type::number: return "a number";
+    case od::json_type::string: return "a string";
+    case od::json_type::boolean: return "a boolean";
+    case od::json_type::null: return "null";
   }
   return "?";
 }
@@ -68,10 +62,8 @@ Status check_bounds(const FieldSpec& f, double v) {
 // Stores `s` in `out`, reusing the string `out` already holds (a Record decoded into again and
 // again keeps its strings' buffers: no allocation per field per message).
 void set_string(Value& out, std::string_view s) {
-  if (auto* p = std::get_if<std::string>(&out))
-    p->assign(s);
-  else
-    out.emplace<std::string>(s);
+  if (auto* p = std::get_if<std::string>(&out)) p->assign(s);
+  else out.emplace<std::string>(s);
 }
 
 // The JSON type of a value, or nothing when it is malformed.
@@ -83,18 +75,12 @@ std::optional<od::json_type> type_of(od::value& v) {
 
 std::optional<od::json_type> type_of(sj::dom::element& v) {
   switch (v.type()) {
-    case sj::dom::element_type::ARRAY:
-      return od::json_type::array;
-    case sj::dom::element_type::OBJECT:
-      return od::json_type::object;
-    case sj::dom::element_type::STRING:
-      return od::json_type::string;
-    case sj::dom::element_type::BOOL:
-      return od::json_type::boolean;
-    case sj::dom::element_type::NULL_VALUE:
-      return od::json_type::null;
-    default:
-      return od::json_type::number;
+    case sj::dom::element_type::ARRAY: return od::json_type::array;
+    case sj::dom::element_type::OBJECT: return od::json_type::object;
+    case sj::dom::element_type::STRING: return od::json_type::string;
+    case sj::dom::element_type::BOOL: return od::json_type::boolean;
+    case sj::dom::element_type::NULL_VALUE: return od::json_type::null;
+    default: return od::json_type::number;  // the integer, unsigned and double kinds
   }
 }
 
@@ -191,7 +177,8 @@ bool belongs(const FieldSpec& f, RecordRole role, bool is_key) {
 
 }  // namespace
 
-Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out, bool require_key) {
+Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out,
+                         bool require_key) {
   const auto& fields = spec_.fields();
   // Values are overwritten in place (strings keep their buffers); what the message lacks is
   // cleared after the fields are read.
@@ -272,10 +259,9 @@ Status JsonCodec::decode(std::string_view json, RecordRole role, Record& out, bo
       continue;
     }
     bool present = out.has(static_cast<int>(i));
-    bool needed =
-        is_key ? require_key
-               : (static_cast<int>(i) == spec_.target_index() && role != RecordRole::kRequest) ||
-                     (f.required && f.role == FieldRole::kRequest && role != RecordRole::kOutcome);
+    bool needed = is_key ? require_key
+                         : (static_cast<int>(i) == spec_.target_index() && role != RecordRole::kRequest) ||
+                               (f.required && f.role == FieldRole::kRequest && role != RecordRole::kOutcome);
     if (needed && !present) return Status::invalid("missing required field '" + f.name + "'");
   }
   const Value& kv = out.values[size_t(key)];
@@ -322,12 +308,9 @@ void JsonCodec::encode(const Record& record, RecordRole role, std::string& out) 
 
 const char* record_role_name(RecordRole role) {
   switch (role) {
-    case RecordRole::kRequest:
-      return "request";
-    case RecordRole::kOutcome:
-      return "outcome";
-    case RecordRole::kObservation:
-      return "observation";
+    case RecordRole::kRequest: return "request";
+    case RecordRole::kOutcome: return "outcome";
+    case RecordRole::kObservation: return "observation";
   }
   return "?";
 }
