@@ -21,10 +21,7 @@ class JsonCodecTest : public ::testing::Test {
 };
 
 TEST_F(JsonCodecTest, DecodesATypedRequest) {
-  ASSERT_TRUE(
-      decode(
-          R"({"id":"a1","ts":"2016-01-08 22:31:12","x":1.5,"n":3,"flag":true,"cat":"Y","extra":[1,2]})")
-          .ok());
+  ASSERT_TRUE(decode(R"({"id":"a1","ts":"2016-01-08 22:31:12","x":1.5,"n":3,"flag":true,"cat":"Y","extra":[1,2]})").ok());
   EXPECT_EQ(rec_.key, "a1");
   EXPECT_EQ(std::get<int64_t>(rec_.values[1]), *parse_timestamp_micros("2016-01-08 22:31:12"));
   EXPECT_DOUBLE_EQ(rec_.number(2), 1.5);
@@ -74,15 +71,13 @@ TEST_F(JsonCodecTest, AKeyThatIsNotRequiredMayBeAbsent) {
   EXPECT_TRUE(rec_.key.empty());
   EXPECT_DOUBLE_EQ(rec_.number(2), 1.5);
   // A key that is there is still read and checked.
-  ASSERT_TRUE(codec_
-                  .decode(R"({"id":"k9","ts":"2016-01-08 22:31:12","x":1})", RecordRole::kRequest,
-                          rec_, false)
+  ASSERT_TRUE(codec_.decode(R"({"id":"k9","ts":"2016-01-08 22:31:12","x":1})",
+                            RecordRole::kRequest, rec_, false)
                   .ok());
   EXPECT_EQ(rec_.key, "k9");
-  EXPECT_FALSE(codec_
-                   .decode(R"({"id":"","ts":"2016-01-08 22:31:12","x":1})", RecordRole::kRequest,
-                           rec_, false)
-                   .ok());
+  EXPECT_FALSE(
+      codec_.decode(R"({"id":"","ts":"2016-01-08 22:31:12","x":1})", RecordRole::kRequest, rec_, false)
+          .ok());
 }
 
 TEST_F(JsonCodecTest, RejectsMalformedJsonNanAndOtherDatasets) {
@@ -115,11 +110,8 @@ TEST_F(JsonCodecTest, DocumentsTheFastPathRefusesDecodeAsBefore) {
 }
 
 TEST_F(JsonCodecTest, EncodeDecodeRoundTrip) {
-  ASSERT_TRUE(
-      decode(
-          R"({"id":"k\"q\\","ts":"2016-01-08 22:31:12.5","x":-0.1,"n":-7,"flag":false,"cat":"Москва","y":3})",
-          RecordRole::kObservation)
-          .ok());
+  ASSERT_TRUE(decode(R"({"id":"k\"q\\","ts":"2016-01-08 22:31:12.5","x":-0.1,"n":-7,"flag":false,"cat":"Москва","y":3})",
+                     RecordRole::kObservation).ok());
   std::string json;
   codec_.encode(rec_, RecordRole::kObservation, json);
   Record again;
