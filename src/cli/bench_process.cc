@@ -23,6 +23,15 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
+// Restricts process `pid` (0: this one) to CPU `cpu`. Async-signal-safe: the child calls it
+// between fork() and exec().
+bool pin_to_cpu(pid_t pid, int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(pid, sizeof set, &set) == 0;
+}
+
 }  // namespace
 
 Result<ChildProcess> ChildProcess::start(const std::vector<std::string>& args,
@@ -30,8 +39,7 @@ Result<ChildProcess> ChildProcess::start(const std::vector<std::string>& args,
   // Everything the child needs is prepared before fork(): after it only async-signal-safe calls.
   char exe[4096];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0)
-    return Status::internal("cannot read /proc/self/exe: " + std::string(std::strerror(errno)));
+  if (n <= 0) return Status::internal("cannot read /proc/self/exe: " + std::string(std::strerror(errno)));
   exe[n] = '\0';
   std::vector<std::string> copy = args;
   std::vector<char*> argv;
@@ -46,26 +54,16 @@ Result<ChildProcess> ChildProcess::start(const std::vector<std::string>& args,
     return Status::internal(std::string("fork failed: ") + std::strerror(errno));
   }
   if (pid == 0) {
-    if (cpu >= 0) {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      CPU_SET(cpu, &set);
-      if (sched_setaffinity(0, sizeof set, &set) != 0) _exit(126);
-    }
+    if (cpu >= 0 && !pin_to_cpu(0, cpu)) _exit(126);
     dup2(fd, 1);
     dup2(fd, 2);
     execv(exe, argv.data());
     _exit(127);
   }
   close(fd);
-  if (cpu >= 0) {
-    // The child pins itself before exec, so every thread it starts is pinned; the parent does
-    // too, so that what it reads of the child from now on (allowed_cpus()) already says so.
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    sched_setaffinity(pid, sizeof set, &set);
-  }
+  // The child pins itself before exec, so every thread it starts is pinned; the parent does too,
+  // so that what it reads of the child from now on (allowed_cpus()) already says so.
+  if (cpu >= 0) pin_to_cpu(pid, cpu);
   return ChildProcess(pid);
 }
 

@@ -409,8 +409,7 @@ TEST(CompiledForest, EdgeValuesGoWhereXgboostSendsThem) {
     for (float v : {c, std::nextafter(c, -inf), std::nextafter(c, inf)}) values.push_back(v);
   std::vector<float> rows;
   for (float a : values)
-    for (float b : values)
-      rows.insert(rows.end(), {a, b, values[(rows.size() / 3) % values.size()]});
+    for (float b : values) rows.insert(rows.end(), {a, b, values[(rows.size() / 3) % values.size()]});
   const size_t n = rows.size() / 3;
   auto reference = [&](const float* x) {
     float m = spec.base_margin;
