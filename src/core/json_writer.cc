@@ -65,20 +65,12 @@ void JsonWriter::append_string(std::string& out, std::string_view s) {
 
 void JsonWriter::value(double d) {
   sep();
-  if (!std::isfinite(d)) {
-    out_.append("null");
-    return;
-  }
-  char buf[32];
-  auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, d);
-  out_.append(buf, static_cast<size_t>(ptr - buf));
+  append_number(out_, d);
 }
 
 void JsonWriter::value(int64_t n) {
   sep();
-  char buf[24];
-  auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, n);
-  out_.append(buf, static_cast<size_t>(ptr - buf));
+  append_number(out_, n);
 }
 
 }  // namespace flowcast

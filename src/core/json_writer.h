@@ -2,6 +2,8 @@
 // the output buffer). It does not validate nesting: callers write well-formed sequences.
 #pragma once
 
+#include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -33,6 +35,22 @@ class JsonWriter {
 
   // Appends `s` as a JSON string literal. Bytes that are not valid UTF-8 are written as \u00XX.
   static void append_string(std::string& out, std::string_view s);
+  // Appends a number as value() writes it: the shortest form that reads back exactly; a double
+  // that is not finite as null. Inline: the prediction message calls them for every request.
+  static void append_number(std::string& out, double d) {
+    if (!std::isfinite(d)) {
+      out.append("null");
+      return;
+    }
+    char buf[32];
+    auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, d);
+    out.append(buf, static_cast<size_t>(ptr - buf));
+  }
+  static void append_number(std::string& out, int64_t n) {
+    char buf[24];
+    auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, n);
+    out.append(buf, static_cast<size_t>(ptr - buf));
+  }
 
  private:
   void sep() {

@@ -3,7 +3,6 @@
 #include <simdjson.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -26,27 +25,19 @@ std::string_view quoted_timestamp(int64_t micros, char (&buf)[kTimestampChars + 
 void encode_prediction(const std::string& dataset, const PredictionMessage& p, std::string& out) {
   // What JsonWriter would write, with the names and punctuation appended as whole literals: this
   // runs once per prediction.
-  char num[32];
-  auto append_number = [&](auto n) {
-    auto [end, ec] = std::to_chars(num, num + sizeof num, n);
-    out.append(num, size_t(end - num));
-  };
   out.append(R"({"dataset":)");
   JsonWriter::append_string(out, dataset);
   out.append(R"(,"key":)");
   JsonWriter::append_string(out, p.key);
   out.append(R"(,"model_version":)");
-  append_number(p.model_version);
+  JsonWriter::append_number(out, p.model_version);
   out.append(R"(,"prediction":)");
-  if (std::isfinite(p.prediction))
-    append_number(p.prediction);
-  else
-    out.append("null");
+  JsonWriter::append_number(out, p.prediction);
   char ts[kTimestampChars + 2];
   out.append(R"(,"event_time":)");
   out.append(quoted_timestamp(p.event_time_us, ts));
   out.append(R"(,"predicted_at_ms":)");
-  append_number(p.predicted_at_ms);
+  JsonWriter::append_number(out, p.predicted_at_ms);
   out.push_back('}');
 }
 
