@@ -16,22 +16,15 @@ constexpr double kEarthRadiusKm = 6371.0088;
 constexpr double kDegToRad = M_PI / 180.0;
 const float kNaN = std::nanf("");
 
-// What the steps of one row share: a trip's pickup and dropoff feed haversine, manhattan,
-// bearing and two distances, and its pickup time feeds hour, weekday and month. Each sine,
-// cosine and civil time is computed once per row and looked up after. The same function of the
-// same argument (compared bit for bit) gives the same result, so every feature is exactly what
-// computing it afresh gives.
+// What the geometry steps of one row share: a trip's pickup and dropoff feed haversine,
+// manhattan, bearing and two distances. Each sine and cosine is computed once per row and looked
+// up after. The same function of the same argument (compared bit for bit) gives the same result,
+// so every feature is exactly what computing it afresh gives. (The calendar steps share their
+// date through civil_from_micros, which keeps the last day's per thread.)
 class RowMemo {
  public:
   double sin(double x) { return trig(kSin, x); }
   double cos(double x) { return trig(kCos, x); }
-  const CivilTime& civil(int field, int64_t micros) {
-    if (civil_field_ != field) {
-      civil_ = civil_from_micros(micros);
-      civil_field_ = field;
-    }
-    return civil_;
-  }
 
  private:
   enum Fn : uint8_t { kSin, kCos };
@@ -54,8 +47,6 @@ class RowMemo {
   double value_[kSize];
   Fn fn_[kSize];
   int n_ = 0;
-  int civil_field_ = -1;  // the field civil_ belongs to (one timestamp field per row is usual)
-  CivilTime civil_{};
 };
 
 double haversine_km(RowMemo& m, double lat1, double lon1, double lat2, double lon2) {
@@ -283,7 +274,7 @@ void FeaturePipeline::transform(const Record& r, float* out) const {
       case Op::kMonth:
       case Op::kDayOfYear:
         if (auto* ts = std::get_if<int64_t>(&r.values[size_t(a)])) {
-          const CivilTime& c = memo.civil(a, *ts);
+          CivilTime c = civil_from_micros(*ts);
           if (s.op == Op::kHour)
             v = static_cast<float>(c.hour + c.minute / 60.0);
           else if (s.op == Op::kWeekday)
